@@ -1,0 +1,106 @@
+"""Training examples as fixed-shape NumPy arrays, one pure function per example.
+
+`make_example(seed, index, config)` depends only on its arguments, so a data
+stream is reproducible from (seed, index) and a resumed run continues where
+it stopped. This module never imports jax: it runs in worker processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from treediff_jax.dsl.examples import make_training_example
+from treediff_jax.dsl.languages import get_language
+from treediff_jax.dsl.rng import HostRng
+from treediff_jax.dsl.tokenizer import Tokenizer
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleConfig:
+  """How training examples are drawn (see `make_training_example`)."""
+
+  lang: str = "csg2d"
+  rho: float = 0.2
+  min_primitives: int = 2
+  max_primitives: int = 8
+  max_noise_steps: int = 5
+  label_mode: str = "path"
+
+
+def example_rng(seed: int, index: int) -> HostRng:
+  """The random stream of example `index` of the run seeded `seed`."""
+  return HostRng(np.random.default_rng([int(seed), int(index)]))
+
+
+def make_example(
+  seed: int,
+  index: int,
+  config: ExampleConfig = ExampleConfig(),
+  max_tries: int = 100,
+) -> dict[str, np.ndarray]:
+  """Example `index` of the stream seeded `seed`.
+
+  Examples whose programs or edit do not fit the language's token budget are
+  redrawn from the same stream.
+
+  Returns:
+    tokens: [S] int32 edit sequence (program, <SOS>, <POS p>, replacement,
+      <EOS>, padding), S = language.seq_len.
+    loss_mask: [S] float32, 1 on the tokens after <SOS>.
+    current_tokens: [L] int32 padded current program, L = max_program_len.
+    target_tokens: [L] int32 padded target program.
+    steps_left: [] int32 reverse-path steps from current to target (>= 1).
+    edit_position: [] int32 token index of the edited node.
+  """
+  lang = get_language(config.lang)
+  tok = _tokenizer(config.lang)
+  rng = example_rng(seed, index)
+  for _ in range(max_tries):
+    ex = make_training_example(
+      lang,
+      rng,
+      rho=config.rho,
+      min_primitives=config.min_primitives,
+      max_primitives=config.max_primitives,
+      max_noise_steps=config.max_noise_steps,
+      label_mode=config.label_mode,
+    )
+    if (
+      ex.current.ntok > lang.max_program_len
+      or ex.target.ntok > lang.max_program_len
+      or ex.edit.replacement.ntok + 3 > lang.max_edit_len
+    ):
+      continue
+    tokens, mask = tok.edit_sequence(
+      ex.current, ex.position, ex.edit.replacement
+    )
+    return {
+      "tokens": tokens,
+      "loss_mask": mask,
+      "current_tokens": tok.pad_program(tok.encode(ex.current)),
+      "target_tokens": tok.pad_program(tok.encode(ex.target)),
+      "steps_left": np.int32(ex.steps_left),
+      "edit_position": np.int32(ex.position),
+    }
+  raise ValueError(
+    f"{config.lang}: no example within the token budget in {max_tries} tries"
+  )
+
+
+def make_batch(
+  seed: int, indices, config: ExampleConfig = ExampleConfig()
+) -> dict[str, np.ndarray]:
+  """Stacks `make_example(seed, i, config)` for i in `indices`: [B, ...]."""
+  examples = [make_example(seed, int(i), config) for i in indices]
+  return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+
+_TOKENIZERS: dict[str, Tokenizer] = {}
+
+
+def _tokenizer(lang: str) -> Tokenizer:
+  if lang not in _TOKENIZERS:
+    _TOKENIZERS[lang] = Tokenizer(get_language(lang))
+  return _TOKENIZERS[lang]

@@ -1,0 +1,75 @@
+"""Demo of what exists so far, on every language: sample a target program,
+noise it, print the reverse path and one training example.
+
+  python -m launch.demo --seed=0 --out=/tmp/treediff_demo
+
+Writes `<out>/<lang>_example.json` with the example's programs and token ids.
+"""
+
+import json
+import os
+
+from absl import app, flags
+
+from data_gen.worker import ExampleConfig, make_example
+from launch import common
+from treediff_jax.dsl import edits
+from treediff_jax.dsl.languages import NAMES, get_language
+from treediff_jax.dsl.sampler import sample
+from treediff_jax.dsl.tokenizer import Tokenizer
+
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_STEPS = flags.DEFINE_integer("steps", 3, "Noise steps.")
+_OUT = flags.DEFINE_string("out", "/tmp/treediff_demo", "Output folder.")
+
+
+def run_language(name: str, seed: int, steps: int, out: str):
+  import numpy as np
+
+  lang = get_language(name)
+  g = lang.grammar
+  rng = np.random.default_rng(seed)
+  target = sample(g, g.start, 2, 8, rng)
+  noised, _ = edits.noise(g, target, steps, rng)
+  path = edits.reverse_path(g, noised, target, rng)
+  print(f"== {name}")
+  print(f"target ({target.size} primitives): {g.to_text(target)}")
+  print(f"noised ({steps} mutations):        {g.to_text(noised)}")
+  current = noised
+  for i, e in enumerate(path):
+    print(f"  edit {i + 1}: {e.describe(g, current)}")
+    current = e.apply(g, current)
+  ex = make_example(seed, 0, ExampleConfig(lang=name))
+  tok = Tokenizer(lang)
+  split = tok.split_edit_sequence(ex["tokens"])
+  record = {
+    "language": name,
+    "current": tok.decode_text(ex["current_tokens"]),
+    "target": tok.decode_text(ex["target_tokens"]),
+    "edit_position": split.position,
+    "edit_replacement": tok.decode_text(split.replacement),
+    "steps_left": int(ex["steps_left"]),
+    "tokens": ex["tokens"].tolist(),
+  }
+  print(
+    f"training example: at token {split.position} put "
+    f"{record['edit_replacement']} ({record['steps_left']} steps left)"
+  )
+  path_out = os.path.join(out, f"{name}_example.json")
+  with open(path_out, "w") as f:
+    json.dump(record, f, indent=1)
+  print(f"wrote {path_out}")
+
+
+def main(argv):
+  del argv
+  try:
+    os.makedirs(_OUT.value, exist_ok=True)
+  except OSError as e:
+    common.exit_with(f"cannot create --out={_OUT.value}: {e}")
+  for name in NAMES:
+    run_language(name, _SEED.value, _STEPS.value, _OUT.value)
+
+
+if __name__ == "__main__":
+  app.run(main)
