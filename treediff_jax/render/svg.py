@@ -231,23 +231,23 @@ def node_layout(tokens: jnp.ndarray, lang: str, num_nodes: int):
   )
 
 
-def _rect_mask(px, py, l, t, r, b):
-  """Non-antialiased rectangle: pixels [round(l), round(r)) x rows alike."""
+def _rect_mask(px, py, x0, y0, x1, y1):
+  """Non-antialiased rectangle: pixels [round(x0), round(x1)) x rows alike."""
   return (
-    (px >= _round_half_up(l))
-    & (px < _round_half_up(r))
-    & (py >= _round_half_up(t))
-    & (py < _round_half_up(b))
+    (px >= _round_half_up(x0))
+    & (px < _round_half_up(x1))
+    & (py >= _round_half_up(y0))
+    & (py < _round_half_up(y1))
   )
 
 
-def _rect_stroke(px, py, l, t, r, b, sw):
+def _rect_stroke(px, py, x0, y0, x1, y1, sw):
   """Non-antialiased stroke of a rectangle (hairline when sw == 0)."""
   half = sw / 2
   band = _rect_mask(
-    px, py, l - half, t - half, r + half, b + half
-  ) & ~_rect_mask(px, py, l + half, t + half, r - half, b - half)
-  fl, ft, fr, fb = jnp.floor(l), jnp.floor(t), jnp.floor(r), jnp.floor(b)
+    px, py, x0 - half, y0 - half, x1 + half, y1 + half
+  ) & ~_rect_mask(px, py, x0 + half, y0 + half, x1 - half, y1 - half)
+  fl, ft, fr, fb = jnp.floor(x0), jnp.floor(y0), jnp.floor(x1), jnp.floor(y1)
   in_box = (px >= fl) & (px <= fr) & (py >= ft) & (py <= fb)
   hair = in_box & ((px == fl) | (px == fr) | (py == ft) | (py == fb))
   return jnp.where(sw > 0, band, hair)
@@ -326,15 +326,15 @@ def _ellipse_stroke(d, share, stroke_width):
   return jnp.where(stroke_width > 1, band, hair)
 
 
-def _flat_ellipse_stroke(px, py, l, t, r, b, stroke_width):
+def _flat_ellipse_stroke(px, py, x0, y0, x1, y1, stroke_width):
   """Stroke of an ellipse of zero width or height: a segment with butt ends.
 
   Wider than a pixel it is the box-filtered rectangle of the segment grown by
   sw/2 across it; a hairline runs there and back, so it is drawn twice.
   """
-  vertical = (r - l) < (b - t)
-  c_across = jnp.where(vertical, (l + r) / 2, (t + b) / 2)
-  lo_along, hi_along = jnp.where(vertical, t, l), jnp.where(vertical, b, r)
+  vertical = (x1 - x0) < (y1 - y0)
+  c_across = jnp.where(vertical, (x0 + x1) / 2, (y0 + y1) / 2)
+  lo_along, hi_along = jnp.where(vertical, y0, x0), jnp.where(vertical, y1, x1)
   p_across, p_along = jnp.where(vertical, px, py), jnp.where(vertical, py, px)
   along = _overlap(p_along, lo_along, hi_along)
   half = stroke_width / 2
@@ -370,26 +370,28 @@ def render(
   e = lambda a: a[:, None, None]  # [B] -> [B, 1, 1]
   for s in range(num_nodes):
     q = {k: v[:, s] for k, v in lay.items()}
-    l, t, r, b = e(q["left"]), e(q["top"]), e(q["right"]), e(q["bottom"])
+    x0, y0, x1, y1 = e(q["left"]), e(q["top"]), e(q["right"]), e(q["bottom"])
     sw = e(q["stroke_width"])
     d, share = _ellipse_distance(
-      x, y, (l + r) / 2, (t + b) / 2, (r - l) / 2, (b - t) / 2
+      x, y, (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
     )
     ell = e(q["ellipse"])
-    fill_ok = (r > l) & (b > t)
+    fill_ok = (x1 > x0) & (y1 > y0)
     fill = jnp.where(
       ell,
       sdf.coverage(d) * fill_ok,
-      _rect_mask(px, py, l, t, r, b).astype(jnp.float32),
+      _rect_mask(px, py, x0, y0, x1, y1).astype(jnp.float32),
     )
-    nonempty = (r > l) | (b > t)  # a zero-size ellipse draws nothing
+    nonempty = (x1 > x0) | (y1 > y0)  # a zero-size ellipse draws nothing
     ell_stroke = jnp.where(
       fill_ok,
       _ellipse_stroke(d, share, sw),
-      _flat_ellipse_stroke(px, py, l, t, r, b, sw) * nonempty,
+      _flat_ellipse_stroke(px, py, x0, y0, x1, y1, sw) * nonempty,
     )
     stroke = jnp.where(
-      ell, ell_stroke, _rect_stroke(px, py, l, t, r, b, sw).astype(jnp.float32)
+      ell,
+      ell_stroke,
+      _rect_stroke(px, py, x0, y0, x1, y1, sw).astype(jnp.float32),
     )
     for cov, on, rgb in (
       (fill, q["fill_on"], q["fill_rgb"]),

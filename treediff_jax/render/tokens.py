@@ -47,7 +47,7 @@ def nth_positions(mask: jnp.ndarray, n: int) -> tuple[jnp.ndarray, jnp.ndarray]:
 
 
 def gather(values: jnp.ndarray, positions: jnp.ndarray) -> jnp.ndarray:
-  """values[b, positions[b, ...]] with positions clamped to the row: [B, ...]."""
+  """values[b, positions[b, ...]], positions clamped to the row: [B, ...]."""
   length = values.shape[-1]
   pos = jnp.clip(positions, 0, length - 1)
   flat = pos.reshape(pos.shape[0], -1)
