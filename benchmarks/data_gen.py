@@ -13,6 +13,7 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import common
+from data_gen import filters
 from data_gen.worker import ExampleConfig, example_rng, make_example
 from treediff_jax.dsl import edits
 from treediff_jax.dsl.examples import make_training_example
@@ -35,6 +36,8 @@ def reparse_example(lang, tok, rng, rho=0.2):
   parse, text = g.parse, g.to_text
   while True:
     target = text(sample(g, g.start, 2, 8, rng))
+    if not filters.looks_nonempty(lang.name, parse(target)):
+      continue
     if rng.random() < rho:
       start = text(sample(g, g.start, 2, 8, rng))
     else:

@@ -8,9 +8,11 @@ it stopped. This module never imports jax: it runs in worker processes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
+from data_gen import filters
 from treediff_jax.dsl.examples import make_training_example
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.rng import HostRng
@@ -27,6 +29,9 @@ class ExampleConfig:
   max_primitives: int = 8
   max_noise_steps: int = 5
   label_mode: str = "path"
+  # Redraw targets that plausibly render almost one colour (a coarse host
+  # estimate; the trainer's exact mask is `render.batch.nonempty`).
+  reject_empty: bool = True
 
 
 def example_rng(seed: int, index: int) -> HostRng:
@@ -57,6 +62,9 @@ def make_example(
   lang = get_language(config.lang)
   tok = _tokenizer(config.lang)
   rng = example_rng(seed, index)
+  target_filter = None
+  if config.reject_empty:
+    target_filter = functools.partial(filters.looks_nonempty, lang.name)
   for _ in range(max_tries):
     ex = make_training_example(
       lang,
@@ -66,6 +74,7 @@ def make_example(
       max_primitives=config.max_primitives,
       max_noise_steps=config.max_noise_steps,
       label_mode=config.label_mode,
+      target_filter=target_filter,
     )
     if (
       ex.current.ntok > lang.max_program_len

@@ -7,6 +7,14 @@ from absl import flags
 from treediff_jax.dsl.languages import NAMES, get_language
 
 
+def quiet_jax_logs():
+  """Hides jax's INFO lines about backends it did not find (TPU on a GPU or
+  CPU machine), which read like errors to a user."""
+  import logging
+
+  logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+
+
 def define_lang_flag(default: str = "csg2d"):
   return flags.DEFINE_string(
     "lang", default, f"Language: one of {', '.join(NAMES)}."

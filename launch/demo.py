@@ -1,9 +1,12 @@
 """Demo of what exists so far, on every language: sample a target program,
-noise it, print the reverse path and one training example.
+noise it, print the reverse path and one training example, and render them.
 
   python -m launch.demo --seed=0 --out=/tmp/treediff_demo
 
-Writes `<out>/<lang>_example.json` with the example's programs and token ids.
+Writes, per language, `<out>/<lang>_path.png` (target, noised program, then
+the program after each reverse-path edit, left to right), for CSG2D also
+`<out>/csg2d_sketch.png` (the target and three sketches of it), and
+`<out>/<lang>_example.json` with a training example's programs and tokens.
 """
 
 import json
@@ -36,9 +39,18 @@ def run_language(name: str, seed: int, steps: int, out: str):
   print(f"target ({target.size} primitives): {g.to_text(target)}")
   print(f"noised ({steps} mutations):        {g.to_text(noised)}")
   current = noised
+  frames = [target, noised]
   for i, e in enumerate(path):
     print(f"  edit {i + 1}: {e.describe(g, current)}")
     current = e.apply(g, current)
+    frames.append(current)
+  strip = os.path.join(out, f"{name}_path.png")
+  _save_strip(name, frames, strip)
+  print(f"wrote {strip}")
+  if name == "csg2d":
+    sketches = os.path.join(out, "csg2d_sketch.png")
+    _save_sketches(target, seed, sketches)
+    print(f"wrote {sketches}")
   ex = make_example(seed, 0, ExampleConfig(lang=name))
   tok = Tokenizer(lang)
   split = tok.split_edit_sequence(ex["tokens"])
@@ -61,12 +73,51 @@ def run_language(name: str, seed: int, steps: int, out: str):
   print(f"wrote {path_out}")
 
 
+def _to_pixels(images):
+  import numpy as np
+
+  pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
+  return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+
+
+def _save_strip(name, programs, path):
+  """Renders `programs` side by side, separated by grey bars, to a PNG."""
+  import numpy as np
+  from PIL import Image
+
+  from treediff_jax import render as render_lib
+
+  images = _to_pixels(render_lib.render_programs(name, programs))
+  bar = np.full(images.shape[1:2] + (4,) + images.shape[3:], 128, np.uint8)
+  tiles = []
+  for im in images:
+    tiles += [im, bar]
+  Image.fromarray(np.concatenate(tiles[:-1], axis=1)).save(path)
+
+
+def _save_sketches(target, seed, path):
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from PIL import Image
+
+  from treediff_jax import render as render_lib
+  from treediff_jax.render import sketch as sketch_lib
+
+  tokens = jnp.asarray(render_lib.pad_tokens("csg2d", [target] * 3))
+  sketches = sketch_lib.sketch_jit(tokens, jax.random.key(seed))
+  clean = render_lib.render_programs("csg2d", [target])
+  images = _to_pixels(np.concatenate([clean, np.asarray(sketches)]))
+  Image.fromarray(np.concatenate(list(images), axis=1)).save(path)
+
+
 def main(argv):
   del argv
   try:
     os.makedirs(_OUT.value, exist_ok=True)
   except OSError as e:
     common.exit_with(f"cannot create --out={_OUT.value}: {e}")
+  common.quiet_jax_logs()
   for name in NAMES:
     run_language(name, _SEED.value, _STEPS.value, _OUT.value)
 

@@ -83,12 +83,76 @@ def test_bad_input_gives_one_clear_line(args, message):
   assert "Traceback" not in out.stderr
 
 
-def test_demo_writes_an_example_per_language(tmp_path):
+def test_demo_writes_examples_and_renders_per_language(tmp_path):
   out = _run("launch.demo", f"--out={tmp_path}", "--seed=3")
   assert out.returncode == 0, out.stderr
+  assert (tmp_path / "csg2d_sketch.png").exists()
   for name in NAMES:
+    assert (tmp_path / f"{name}_path.png").stat().st_size > 0
     record = json.loads((tmp_path / f"{name}_example.json").read_text())
     g = get_language(name).grammar
     g.parse(record["current"])
     g.parse(record["target"])
     assert record["steps_left"] >= 1
+
+
+def test_render_writes_images_in_input_order(tmp_path):
+  programs = ["(Circle 4 8 8)", "(Quad 8 8 F F G)", "(Circle 0 8 8)"]
+  src = tmp_path / "p.txt"
+  src.write_text("\n".join(programs) + "\n")
+  out = tmp_path / "r.npz"
+  res = _run(
+    "launch.render",
+    "--lang=csg2d",
+    f"--programs={src}",
+    f"--out={out}",
+    f"--png_dir={tmp_path / 'png'}",
+  )
+  assert res.returncode == 0, res.stderr
+  import numpy as np
+
+  data = np.load(out)
+  images = data["images"]
+  assert images.dtype == np.uint8 and images.shape == (3, 128, 128, 1)
+  assert list(data["programs"]) == programs
+  assert images[0, 64, 64, 0] == 255 and images[0, 0, 0, 0] == 0
+  assert images[1].min() == 0 and (images[1] == 255).mean() > 0.8
+  assert images[2].max() == 0
+  assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [
+    "0.png",
+    "1.png",
+    "2.png",
+  ]
+
+
+def test_render_names_the_bad_line_and_writes_nothing(tmp_path):
+  src = tmp_path / "p.txt"
+  src.write_text("(Box red)\n(Box red)\n(Box rouge)\n")
+  out = tmp_path / "r.npz"
+  res = _run(
+    "launch.render", "--lang=rainbow", f"--programs={src}", f"--out={out}"
+  )
+  assert res.returncode == 2
+  assert "line 3" in res.stderr and "Traceback" not in res.stderr
+  assert not out.exists()
+
+
+def test_render_sketch(tmp_path):
+  src = tmp_path / "p.txt"
+  src.write_text("(Circle 4 8 8)\n")
+  out = tmp_path / "s.npz"
+  res = _run(
+    "launch.render",
+    "--lang=csg2d",
+    f"--programs={src}",
+    f"--out={out}",
+    "--sketch",
+    "--seed=1",
+  )
+  assert res.returncode == 0, res.stderr
+  import numpy as np
+
+  images = np.load(out)["images"]
+  # White paper with an outline; thin strokes (0.2 px and up) are faint.
+  assert images[0, 0, 0, 0] == 255
+  assert (images < 240).sum() > 50

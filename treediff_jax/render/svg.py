@@ -59,16 +59,19 @@ class _Spec:
   # take 5, Arrange 7 plus a second leaf, so n nodes take at least 6n - 1.
   node_tokens: int
   node_slack: int
+  window: int  # side of the square every leaf paints within, in pixels
   # Rainbow's shapes keep iceberg's default 1-pixel (undrawn) border in their
   # layout bounds: a leaf lays out as (-0.5, -0.5, w + 0.5, h + 0.5).
   bounds_pad: float
 
 
 SPECS = {
+  # A TinySVG leaf spans at most 54 px plus a 2.25 px stroke and 1 px of
+  # antialiasing on each side; its window starts 3 px before the leaf.
   "tinysvg": _Spec(
-    "tinysvg", "Rectangle", "Ellipse", 6.0, None, None, 11, -2, 0.0
+    "tinysvg", "Rectangle", "Ellipse", 6.0, None, None, 11, -2, 64, 0.0
   ),
-  "rainbow": _Spec("rainbow", "Box", "Ball", 1.0, 10.0, 1.0, 6, 1, 0.5),
+  "rainbow": _Spec("rainbow", "Box", "Ball", 1.0, 10.0, 1.0, 6, 1, 16, 0.5),
 }
 
 
@@ -184,37 +187,55 @@ def node_layout(tokens: jnp.ndarray, lang: str, num_nodes: int):
   bl, bt, br, bb = zeros - pad, zeros - pad, w + pad, h + pad
   dx2, dy2 = zeros, zeros  # offset of an Arrange's second child
   take = lambda a, i: jnp.take_along_axis(a, i[:, None], axis=1)[:, 0]
-  for s in range(n - 1, -1, -1):
-    c1, c2 = first[:, s], second[:, s]
+  col = lambda a, s: jax.lax.dynamic_index_in_dim(a, s, 1, keepdims=False)
+  put = lambda a, s, v: jax.lax.dynamic_update_index_in_dim(a, v, s, 1)
+
+  def bounds_step(i, carry):
+    bl, bt, br, bb, dx2, dy2 = carry
+    s = n - 1 - i
+    c1, c2 = col(first, s), col(second, s)
     l1, t1, r1, b1 = take(bl, c1), take(bt, c1), take(br, c1), take(bb, c1)
     l2, t2, r2, b2 = take(bl, c2), take(bt, c2), take(br, c2), take(bb, c2)
-    hz, gp = horizontal[:, s], gap[:, s]
+    hz, gp = col(horizontal, s), col(gap, s)
     dx = jnp.where(hz, r1 - l2 + gp, (l1 + r1) / 2 - (l2 + r2) / 2)
     dy = jnp.where(hz, (t1 + b1) / 2 - (t2 + b2) / 2, b1 - t2 + gp)
-    is_a, is_m = arrange[:, s], move[:, s]
+    is_a, is_m = col(arrange, s), col(move, s)
+    ws, hs = col(w, s), col(h, s)
     nl = jnp.where(is_a, jnp.minimum(l1, l2 + dx), jnp.where(is_m, l1, -pad))
     nt = jnp.where(is_a, jnp.minimum(t1, t2 + dy), jnp.where(is_m, t1, -pad))
     nr = jnp.where(
-      is_a, jnp.maximum(r1, r2 + dx), jnp.where(is_m, r1, w[:, s] + pad)
+      is_a, jnp.maximum(r1, r2 + dx), jnp.where(is_m, r1, ws + pad)
     )
     nb = jnp.where(
-      is_a, jnp.maximum(b1, b2 + dy), jnp.where(is_m, b1, h[:, s] + pad)
+      is_a, jnp.maximum(b1, b2 + dy), jnp.where(is_m, b1, hs + pad)
     )
-    bl, bt = bl.at[:, s].set(nl), bt.at[:, s].set(nt)
-    br, bb = br.at[:, s].set(nr), bb.at[:, s].set(nb)
-    dx2, dy2 = dx2.at[:, s].set(dx), dy2.at[:, s].set(dy)
+    return (
+      put(bl, s, nl),
+      put(bt, s, nt),
+      put(br, s, nr),
+      put(bb, s, nb),
+      put(dx2, s, dx),
+      put(dy2, s, dy),
+    )
+
+  bl, bt, br, bb, dx2, dy2 = jax.lax.fori_loop(
+    0, n, bounds_step, (bl, bt, br, bb, dx2, dy2)
+  )
 
   # Absolute offsets, parents before children; the root is centred.
   ox = zeros.at[:, 0].set(width / 2 - (bl[:, 0] + br[:, 0]) / 2)
   oy = zeros.at[:, 0].set(height / 2 - (bt[:, 0] + bb[:, 0]) / 2)
-  for s in range(1, n):
-    p = jnp.maximum(parent[:, s], 0)
+
+  def offset_step(s, carry):
+    ox, oy = carry
+    p = jnp.maximum(col(parent, s), 0)
     p_move = take(move, p)
     is_second = take(second, p) == s
     rx = jnp.where(p_move, take(mx, p), jnp.where(is_second, take(dx2, p), 0.0))
     ry = jnp.where(p_move, take(my, p), jnp.where(is_second, take(dy2, p), 0.0))
-    ox = ox.at[:, s].set(take(ox, p) + rx)
-    oy = oy.at[:, s].set(take(oy, p) + ry)
+    return put(ox, s, take(ox, p) + rx), put(oy, s, take(oy, p) + ry)
+
+  ox, oy = jax.lax.fori_loop(1, n, offset_step, (ox, oy))
 
   return dict(
     left=ox,
@@ -345,61 +366,136 @@ def _flat_ellipse_stroke(px, py, x0, y0, x1, y1, stroke_width):
   return along * jnp.where(stroke_width > 1, wide, hair)
 
 
+def max_leaves(lang: str, length: int) -> int:
+  """Leaf slots needed for any program of `length` tokens.
+
+  TinySVG: k Arranges and k + 1 leaves take at least 22k + 13 tokens;
+  Rainbow: at least 12k + 5.
+  """
+  per, base = (22, 13) if lang == "tinysvg" else (12, 5)
+  return max(1, (length - base) // per + 1)
+
+
+def _paint_leaf(window, px, py, q):
+  """Paints one leaf (fill, then stroke) into an image window.
+
+  Args:
+    window: [S, S, 3] float32 pixels of the image.
+    px: [1, S] and py: [S, 1] float32 canvas indices of the window's pixels.
+    q: the leaf's layout entries (scalars; rgb [3]).
+
+  Returns:
+    The painted window, [S, S, 3].
+  """
+  x, y = px + 0.5, py + 0.5
+  x0, y0, x1, y1 = q["left"], q["top"], q["right"], q["bottom"]
+  sw = q["stroke_width"]
+  fill_ok = (x1 > x0) & (y1 > y0)
+  nonempty = (x1 > x0) | (y1 > y0)  # a zero-size ellipse draws nothing
+
+  def ellipse(_):
+    d, share = _ellipse_distance(
+      x, y, (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    )
+    fill = sdf.coverage(d) * fill_ok
+    stroke = jnp.where(
+      fill_ok,
+      _ellipse_stroke(d, share, sw),
+      _flat_ellipse_stroke(px, py, x0, y0, x1, y1, sw) * nonempty,
+    )
+    return fill, stroke
+
+  def rect(_):
+    fill = _rect_mask(px, py, x0, y0, x1, y1).astype(jnp.float32)
+    stroke = _rect_stroke(px, py, x0, y0, x1, y1, sw).astype(jnp.float32)
+    return fill, stroke
+
+  fill, stroke = jax.lax.cond(q["ellipse"], ellipse, rect, None)
+  for cov, on, rgb in (
+    (fill, q["fill_on"], q["fill_rgb"]),
+    (stroke, q["stroke_on"], q["stroke_rgb"]),
+  ):
+    alpha = (cov * on)[..., None]  # [S, S, 1]
+    window = window * (1 - alpha) + alpha * rgb
+  return window
+
+
 def render(
-  tokens: jnp.ndarray, lang: str, num_nodes: int | None = None
+  tokens: jnp.ndarray,
+  lang: str,
+  num_nodes: int | None = None,
+  per_example: bool | None = None,
 ) -> jnp.ndarray:
   """Renders TinySVG or Rainbow token arrays.
+
+  Each leaf paints only a square window around its box (every leaf fits
+  one), in painter's order, so the cost follows the leaves, not the canvas.
 
   Args:
     tokens: [B, L] int32 program token ids padded with <PAD>; lengths may
       mix. Arrays that are not programs render to some finite image.
     lang: "tinysvg" or "rainbow" (static).
     num_nodes: node slots (static); defaults to the most L tokens can hold.
+    per_example: paint one example at a time (static; fastest on CPU) or the
+      whole batch at once (fastest on accelerators); None picks by backend.
+      Both give the same images.
 
   Returns:
     [B, H, W, 3] float32 RGB in [0, 1] on a white background.
   """
+  length = tokens.shape[-1]
   if num_nodes is None:
-    num_nodes = max_nodes(lang, tokens.shape[-1])
+    num_nodes = max_nodes(lang, length)
   lay = node_layout(tokens, lang, num_nodes)
   height, width, _ = _tables(lang)[4]
-  px = jnp.arange(width, dtype=jnp.float32)[None, :]
-  py = jnp.arange(height, dtype=jnp.float32)[:, None]
-  x, y = px + 0.5, py + 0.5
+  size = SPECS[lang].window
+  num_leaves = min(max_leaves(lang, length), num_nodes)
+  leaf_slot, leaf_on = tk.nth_positions(lay["leaf"], num_leaves)  # [B, M]
+
+  def pick(v):  # [B, N, ...] -> [M, B, ...] leaf entries, leaf-major
+    idx = leaf_slot.reshape(leaf_slot.shape + (1,) * (v.ndim - 2))
+    return jnp.moveaxis(jnp.take_along_axis(v, idx, axis=1), 1, 0)
+
+  leaves = {k: pick(v) for k, v in lay.items()}
+  leaves["fill_on"] = leaves["fill_on"] & leaf_on.T
+  leaves["stroke_on"] = leaves["stroke_on"] & leaf_on.T
+  ramp = jnp.arange(size, dtype=jnp.int32)
+
+  def paint_one(image, q):  # one example: image [H, W, 3]
+    ox = jnp.clip(jnp.floor(q["left"]).astype(jnp.int32) - 3, 0, width - size)
+    oy = jnp.clip(jnp.floor(q["top"]).astype(jnp.int32) - 3, 0, height - size)
+    window = jax.lax.dynamic_slice(image, (oy, ox, 0), (size, size, 3))
+    px = (ox + ramp).astype(jnp.float32)[None, :]
+    py = (oy + ramp).astype(jnp.float32)[:, None]
+    window = _paint_leaf(window, px, py, q)
+    return jax.lax.dynamic_update_slice(image, window, (oy, ox, 0))
+
+  def paint_if_on(image, q):  # skips empty leaf slots (one example)
+    on = q["fill_on"] | q["stroke_on"]
+    return jax.lax.cond(on, paint_one, lambda im, _: im, image, q)
+
+  if per_example is None:
+    per_example = jax.default_backend() == "cpu"
+  if per_example:
+    # One example at a time keeps each window update in place: on a CPU a
+    # batched update inside the leaf loop copies every image at every leaf.
+    def one_image(q):  # q: one example's entries, [M, ...]
+      def step(image, qm):
+        return paint_if_on(image, qm), None
+
+      image = jnp.ones((height, width, 3), jnp.float32)
+      return jax.lax.scan(step, image, q)[0]
+
+    return jax.lax.map(
+      one_image, {k: jnp.moveaxis(v, 0, 1) for k, v in leaves.items()}
+    )
+
+  # On accelerators batched scatters are cheap and a per-example loop is not.
+  def step(image, q):
+    return jax.vmap(paint_one)(image, q), None
+
   image = jnp.ones((tokens.shape[0], height, width, 3), jnp.float32)
-  e = lambda a: a[:, None, None]  # [B] -> [B, 1, 1]
-  for s in range(num_nodes):
-    q = {k: v[:, s] for k, v in lay.items()}
-    x0, y0, x1, y1 = e(q["left"]), e(q["top"]), e(q["right"]), e(q["bottom"])
-    sw = e(q["stroke_width"])
-    d, share = _ellipse_distance(
-      x, y, (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
-    )
-    ell = e(q["ellipse"])
-    fill_ok = (x1 > x0) & (y1 > y0)
-    fill = jnp.where(
-      ell,
-      sdf.coverage(d) * fill_ok,
-      _rect_mask(px, py, x0, y0, x1, y1).astype(jnp.float32),
-    )
-    nonempty = (x1 > x0) | (y1 > y0)  # a zero-size ellipse draws nothing
-    ell_stroke = jnp.where(
-      fill_ok,
-      _ellipse_stroke(d, share, sw),
-      _flat_ellipse_stroke(px, py, x0, y0, x1, y1, sw) * nonempty,
-    )
-    stroke = jnp.where(
-      ell,
-      ell_stroke,
-      _rect_stroke(px, py, x0, y0, x1, y1, sw).astype(jnp.float32),
-    )
-    for cov, on, rgb in (
-      (fill, q["fill_on"], q["fill_rgb"]),
-      (stroke, q["stroke_on"], q["stroke_rgb"]),
-    ):
-      alpha = (cov * e(on))[..., None]  # [B, H, W, 1]
-      image = image * (1 - alpha) + alpha * rgb[:, None, None, :]
-  return image
+  return jax.lax.scan(step, image, leaves)[0]
 
 
-render_jit = jax.jit(render, static_argnums=(1, 2))
+render_jit = jax.jit(render, static_argnums=(1, 2, 3))

@@ -1,0 +1,95 @@
+"""Rendering speed: the JAX renderer against the reference renderer.
+
+  python -m benchmarks.render --lang=csg2d --batch=256 [--repeats=7]
+
+Renders `batch` sampled programs (2..8 primitives) per call with the jitted
+JAX renderer, and the same programs one by one with the reference renderer
+(skia for CSG2D, iceberg on skia for TinySVG and Rainbow), in the same run.
+The process is pinned to one core unless --all_cores. On a GPU it also
+times --gpu_batch programs per call.
+"""
+
+import time
+
+import numpy as np
+from absl import app, flags
+
+from benchmarks import common
+from treediff_jax.dsl.languages import NAMES, get_language
+from treediff_jax.dsl.sampler import sample
+
+_LANG = flags.DEFINE_enum("lang", "csg2d", NAMES, "Language.")
+_BATCH = flags.DEFINE_integer("batch", 256, "Programs per render call.")
+_REPEATS = flags.DEFINE_integer("repeats", 7, "Timed calls (median taken).")
+_ORACLE_N = flags.DEFINE_integer("oracle_n", 256, "Programs for the oracle.")
+_ALL_CORES = flags.DEFINE_bool("all_cores", False, "Do not pin to one core.")
+_GPU_BATCH = flags.DEFINE_integer("gpu_batch", 4096, "Batch on accelerators.")
+
+
+def _time_calls(fn, tokens, repeats):
+  import jax
+
+  jax.block_until_ready(fn(tokens))  # compile
+  rates = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    jax.block_until_ready(fn(tokens))
+    rates.append(len(tokens) / (time.perf_counter() - t))
+  return float(np.median(rates))
+
+
+def main(argv):
+  del argv
+  if not _ALL_CORES.value:
+    common.pin_to_one_core()
+  import jax
+  import jax.numpy as jnp
+
+  from treediff_jax import render as render_lib
+  from treediff_jax.render import reference
+
+  name = _LANG.value
+  lang = get_language(name)
+  rng = np.random.default_rng(0)
+  programs = [
+    sample(lang.grammar, "s", 2, 8, rng)
+    for _ in range(max(_BATCH.value, _ORACLE_N.value))
+  ]
+  tokens = render_lib.pad_tokens(name, programs)
+  fn = render_lib.renderer(name)
+  figures = {
+    "lang": name,
+    "batch": _BATCH.value,
+    "backend": jax.default_backend(),
+  }
+  figures["images_per_s"] = round(
+    _time_calls(fn, jnp.asarray(tokens[: _BATCH.value]), _REPEATS.value), 1
+  )
+
+  oracle_rates = []
+  for _ in range(3):
+    t = time.perf_counter()
+    for p in programs[: _ORACLE_N.value]:
+      reference.render(name, p)
+    oracle_rates.append(_ORACLE_N.value / (time.perf_counter() - t))
+  oracle = float(np.median(oracle_rates))
+  key = "skia" if name == "csg2d" else "iceberg"
+  figures[f"{key}_images_per_s"] = round(oracle, 1)
+  figures[f"ratio_vs_{key}"] = round(figures["images_per_s"] / oracle, 2)
+
+  if jax.default_backend() != "cpu":
+    big = np.concatenate([tokens] * (-(-_GPU_BATCH.value // len(tokens))))
+    figures["gpu_batch"] = _GPU_BATCH.value
+    figures["gpu_images_per_s"] = round(
+      _time_calls(fn, jnp.asarray(big[: _GPU_BATCH.value]), _REPEATS.value), 1
+    )
+  print(
+    f"{name}: JAX {figures['images_per_s']:.0f} images/s at batch "
+    f"{_BATCH.value} on {figures['backend']}; {key} {oracle:.0f} images/s "
+    f"one by one; ratio {figures[f'ratio_vs_{key}']:.2f}"
+  )
+  common.print_result(figures)
+
+
+if __name__ == "__main__":
+  app.run(main)
