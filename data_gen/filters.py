@@ -14,49 +14,35 @@ import math
 
 import numpy as np
 
+from treediff_jax.dsl import csg2d
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.tree import Node
 
 EMPTY_FRACTION = 0.99  # a render is empty if this share of pixels agree
 _GRID = 32  # coarse CSG2D grid, cells of 4 x 4 pixels
-_HEX = "0123456789ABCDEF"
-
-
-def _csg2d_inorder(g, node: Node, out: list):
-  name = g.symbols[g.symbol_of(node)]
-  if name == "s":
-    return _csg2d_inorder(g, node.kids[0], out)
-  if name == "binop":
-    op, left, right = node.kids
-    _csg2d_inorder(g, left, out)
-    out.append(g.to_text(op))
-    return _csg2d_inorder(g, right, out)
-  out.append((name, [g.to_text(k) for k in node.kids]))
 
 
 def _csg2d_mask(g, node: Node) -> np.ndarray:
   """Coarse [32, 32] bool inside-mask of a CSG2D program (cell centres)."""
-  seq: list = []
-  _csg2d_inorder(g, node, seq)
   c = (np.arange(_GRID) + 0.5) * (128 / _GRID)
   x, y = c[None, :], c[:, None]
 
   def inside(prim):
-    name, args = prim
-    if name == "circle":
-      r, cx, cy = (8 * _HEX.index(a) for a in args)
+    if prim.kind == "circle":
+      r, cx, cy = (8 * a for a in prim.args)
       return (x - cx) ** 2 + (y - cy) ** 2 < r * r
-    cx, cy, w, h = (8 * _HEX.index(a) for a in args[:4])
-    a = math.radians(45 * "GHIJKLMN".index(args[4]))
+    cx, cy, w, h = (8 * a for a in prim.args[:4])
+    a = math.radians(prim.args[4])
     ux, uy = x - cx, y - cy
     qx = ux * math.cos(a) + uy * math.sin(a)
     qy = uy * math.cos(a) - ux * math.sin(a)
     return (np.abs(qx) < w / 2) & (np.abs(qy) < h / 2)
 
-  mask = inside(seq[0])
-  for op, prim in zip(seq[1::2], seq[2::2]):
+  prims = csg2d.inorder(g, node)
+  mask = inside(prims[0])
+  for prim in prims[1:]:
     m = inside(prim)
-    mask = (mask | m) if op == "+" else (mask & ~m)
+    mask = (mask | m) if prim.op == "+" else (mask & ~m)
   return mask
 
 

@@ -153,3 +153,18 @@ def test_max_tokens_and_edit_budgets():
     lang = get_language(name)
     assert lang.seq_len % 8 == 0
     assert lang.seq_len >= lang.max_program_len + lang.max_edit_len
+
+
+def test_csg2d_inorder_sequence():
+  from treediff_jax.dsl import csg2d
+
+  g = get_language("csg2d").grammar
+  t = g.parse("(- (Circle 4 8 8) (+ (Quad 1 2 3 4 H) (Circle 1 2 2)))")
+  seq = csg2d.inorder(g, t)
+  assert [(p.op, p.kind) for p in seq] == [
+    (None, "circle"),
+    ("-", "quad"),
+    ("+", "circle"),
+  ]
+  assert seq[0].args == (4, 8, 8)
+  assert seq[1].args == (1, 2, 3, 4, 45)

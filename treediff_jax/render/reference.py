@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from treediff_jax.dsl import csg2d
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.tree import Node
 
@@ -26,7 +27,6 @@ except ImportError as e:  # pragma: no cover
     "(pip install -e '.[test]')"
   ) from e
 
-_HEX = "0123456789ABCDEF"
 _COLORS = {
   "red": "#FF0000",
   "green": "#00FF00",
@@ -47,43 +47,25 @@ def _children_text(grammar, node: Node) -> list[str]:
 # -- CSG2D ---------------------------------------------------------------------
 
 
-def _csg2d_leaves(grammar, node: Node, out: list):
-  """In-order list: path, op, path, op, ... (the reference's flattening)."""
-  name = grammar.symbols[grammar.symbol_of(node)]
-  if name == "s":
-    return _csg2d_leaves(grammar, node.kids[0], out)
-  if name == "binop":
-    op, left, right = node.kids
-    _csg2d_leaves(grammar, left, out)
-    out.append(
-      skia.kUnion_PathOp
-      if grammar.to_text(op) == "+"
-      else skia.kDifference_PathOp
-    )
-    return _csg2d_leaves(grammar, right, out)
-  vals = [
-    _HEX.index(t) if t in _HEX else "GHIJKLMN".index(t) * 45
-    for t in _children_text(grammar, node)
-  ]
+def _csg2d_path(prim) -> "skia.Path":
   path = skia.Path()
-  if name == "circle":
-    r, x, y = vals
+  if prim.kind == "circle":
+    r, x, y = prim.args
     path.addCircle(2 * x, 2 * y, 2 * r)
-  else:
-    x, y, w, h, deg = vals
-    x, y, w, h = 2 * x, 2 * y, 2 * w, 2 * h
-    a = math.radians(deg)
-    c, s = math.cos(a), math.sin(a)
-    for i, (dx, dy) in enumerate(
-      ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))
-    ):
-      px, py = x + dx * c - dy * s, y + dx * s + dy * c
-      if i == 0:
-        path.moveTo(px, py)
-      else:
-        path.lineTo(px, py)
-    path.close()
-  out.append(path)
+    return path
+  x, y, w, h, deg = prim.args
+  x, y, w, h = 2 * x, 2 * y, 2 * w, 2 * h
+  a = math.radians(deg)
+  c, s = math.cos(a), math.sin(a)
+  corners = ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))
+  for i, (dx, dy) in enumerate(corners):
+    px, py = x + dx * c - dy * s, y + dx * s + dy * c
+    if i == 0:
+      path.moveTo(px, py)
+    else:
+      path.lineTo(px, py)
+  path.close()
+  return path
 
 
 def render_csg2d(program: Node | str) -> np.ndarray:
@@ -94,12 +76,10 @@ def render_csg2d(program: Node | str) -> np.ndarray:
   """
   g = get_language("csg2d").grammar
   node = g.parse(program) if isinstance(program, str) else program
-  seq: list = []
-  _csg2d_leaves(g, node, seq)
   builder = skia.OpBuilder()
-  builder.add(seq[0], skia.kUnion_PathOp)
-  for op, path in zip(seq[1::2], seq[2::2]):
-    builder.add(path, op)
+  for prim in csg2d.inorder(g, node):
+    op = skia.kDifference_PathOp if prim.op == "-" else skia.kUnion_PathOp
+    builder.add(_csg2d_path(prim), op)
   path = builder.resolve()
   surface = skia.Surface(128, 128)
   with surface as canvas:
