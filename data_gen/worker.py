@@ -34,13 +34,15 @@ class ExampleConfig:
   reject_empty: bool = True
 
 
-def example_rng(seed: int, index: int) -> HostRng:
-  """The random stream of example `index` of the run seeded `seed`."""
-  return HostRng(np.random.default_rng([int(seed), int(index)]))
+def example_rng(seed, index: int) -> HostRng:
+  """The random stream of example `index` of the run seeded `seed` (an int,
+  or a tuple such as (run seed, process index))."""
+  seed = tuple(seed) if isinstance(seed, (tuple, list)) else (seed,)
+  return HostRng(np.random.default_rng([*map(int, seed), int(index)]))
 
 
 def make_example(
-  seed: int,
+  seed,
   index: int,
   config: ExampleConfig = ExampleConfig(),
   max_tries: int = 100,
@@ -99,7 +101,7 @@ def make_example(
 
 
 def make_batch(
-  seed: int, indices, config: ExampleConfig = ExampleConfig()
+  seed, indices, config: ExampleConfig = ExampleConfig()
 ) -> dict[str, np.ndarray]:
   """Stacks `make_example(seed, i, config)` for i in `indices`: [B, ...]."""
   examples = [make_example(seed, int(i), config) for i in indices]

@@ -33,3 +33,31 @@ def exit_with(message: str, code: int = 2):
   """Prints `message` to stderr and exits; no traceback."""
   print(f"error: {message}", file=sys.stderr)
   sys.exit(code)
+
+
+def load_config(spec: str):
+  """Loads `path/to/config.py[:arg]` by calling its `get_config(arg)`.
+
+  Exits with a one-line message if the file is missing, has no get_config,
+  or rejects the argument.
+  """
+  import importlib.util
+  import os
+
+  path, _, arg = spec.partition(":")
+  if not os.path.isfile(path):
+    exit_with(f"no config file at {path}")
+  module_spec = importlib.util.spec_from_file_location("_td_config", path)
+  module = importlib.util.module_from_spec(module_spec)
+  try:
+    module_spec.loader.exec_module(module)
+  except Exception as e:  # pylint: disable=broad-except
+    exit_with(f"cannot load config file {path}: {type(e).__name__}: {e}")
+  if not hasattr(module, "get_config"):
+    exit_with(f"config file {path} defines no get_config()")
+  try:
+    config = module.get_config(arg or None)
+  except (ValueError, TypeError) as e:
+    exit_with(f"bad config {spec}: {e}")
+  config.lock()
+  return config

@@ -1,0 +1,144 @@
+"""Worker processes that fill a bounded queue with training batches.
+
+Batch `step` of process `p` holds examples `step * B + i` (i < B) of the
+stream seeded (seed, p), so the data depend only on the step: a resumed run
+continues the same stream, whatever the number of workers. Workers are
+started with the "spawn" method and never import jax. A worker that raises
+sends its traceback; the trainer then stops with an error naming the worker
+instead of waiting forever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import queue as queue_lib
+import traceback
+
+from data_gen.worker import ExampleConfig, make_batch
+
+
+class WorkerError(RuntimeError):
+  """A data worker failed; the message names it and carries its traceback."""
+
+
+def _work(
+  worker: int,
+  num_workers: int,
+  config: ExampleConfig,
+  seed,
+  batch_size: int,
+  start_step: int,
+  out: mp.Queue,
+):
+  step = start_step + worker
+  try:
+    while True:
+      indices = range(step * batch_size, (step + 1) * batch_size)
+      out.put((worker, step, make_batch(seed, indices, config)))
+      step += num_workers
+  except Exception:  # pylint: disable=broad-except
+    out.put((worker, step, traceback.format_exc()))
+
+
+@dataclasses.dataclass
+class BatchPool:
+  """Iterates host-local batches (dicts of [B, ...] NumPy arrays) in order.
+
+  Attributes:
+    config: how examples are drawn.
+    seed: run seed; the stream of process p is seeded (seed, p).
+    batch_size: examples per batch on this process.
+    start_step: first step to produce (the resume point).
+    num_workers: worker processes.
+    queue_size: batches buffered ahead (the queue's bound).
+    process_index: this host's index in a multi-host run.
+    timeout_s: how long to wait for a batch before checking the workers.
+  """
+
+  config: ExampleConfig
+  seed: int
+  batch_size: int
+  start_step: int = 0
+  num_workers: int = 2
+  queue_size: int = 8
+  process_index: int = 0
+  timeout_s: float = 5.0
+
+  def __post_init__(self):
+    if self.num_workers < 1:
+      raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
+    ctx = mp.get_context("spawn")
+    self._queue = ctx.Queue(self.queue_size)
+    self._next = self.start_step
+    self._ready: dict[int, dict] = {}
+    stream = (self.seed, self.process_index)
+    self._workers = [
+      ctx.Process(
+        target=_work,
+        daemon=True,
+        name=f"data-worker-{i}",
+        args=(
+          i,
+          self.num_workers,
+          self.config,
+          stream,
+          self.batch_size,
+          self.start_step,
+          self._queue,
+        ),
+      )
+      for i in range(self.num_workers)
+    ]
+    for w in self._workers:
+      w.start()
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict:
+    while self._next not in self._ready:
+      try:
+        worker, step, item = self._queue.get(timeout=self.timeout_s)
+      except queue_lib.Empty:
+        self._check_workers()
+        continue
+      if isinstance(item, str):
+        self.close()
+        raise WorkerError(
+          f"data worker {worker} failed at step {step}:\n{item}"
+        )
+      self._ready[step] = item
+    batch = self._ready.pop(self._next)
+    self._next += 1
+    return batch
+
+  def fill(self) -> float:
+    """Share of the queue's capacity holding finished batches."""
+    try:
+      return min(1.0, self._queue.qsize() / self.queue_size)
+    except NotImplementedError:  # macOS
+      return float("nan")
+
+  def _check_workers(self):
+    for i, w in enumerate(self._workers):
+      if not w.is_alive():
+        self.close()
+        raise WorkerError(
+          f"data worker {i} ({w.name}) died with exit code "
+          f"{w.exitcode} and sent no error"
+        )
+
+  def close(self):
+    """Stops the workers."""
+    for w in self._workers:
+      if w.is_alive():
+        w.terminate()
+    for w in self._workers:
+      w.join(timeout=5)
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()

@@ -1,0 +1,93 @@
+"""Orbax checkpoints of training state and data position (the only module
+that imports orbax).
+
+A checkpoint holds `state` (model and optimizer state, a pytree of arrays)
+and `data` (JSON: the next step, and so the position in the data stream,
+which is a pure function of the step). Restoring builds the target from the
+live state's shapes and shardings, so a checkpoint written on 8 devices
+restores on 1 and the other way round.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointNotFoundError(FileNotFoundError):
+  """No checkpoint where one was asked for."""
+
+
+def make_manager(
+  workdir: str, save_every: int, keep: int, async_save: bool = True
+) -> ocp.CheckpointManager:
+  """A manager saving to `<workdir>/checkpoints` every `save_every` steps,
+  keeping the last `keep`."""
+  return ocp.CheckpointManager(
+    os.path.join(os.path.abspath(workdir), "checkpoints"),
+    options=ocp.CheckpointManagerOptions(
+      save_interval_steps=save_every,
+      max_to_keep=keep,
+      enable_async_checkpointing=async_save,
+    ),
+    item_names=("state", "data"),
+  )
+
+
+def save(manager, step: int, state, data: dict, force: bool = False) -> bool:
+  """Saves at `step` if the save interval says so (or `force`)."""
+  return manager.save(
+    step,
+    args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data)
+    ),
+    force=force,
+  )
+
+
+def restore(manager, like_state, step: int | None = None):
+  """Restores (state, data) at `step` (the latest if None).
+
+  Args:
+    manager: from `make_manager`.
+    like_state: a pytree with the shapes, dtypes and shardings to restore
+      into (for example the freshly initialised state).
+
+  Raises:
+    CheckpointNotFoundError: there is no checkpoint.
+  """
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise CheckpointNotFoundError(f"no checkpoint in {manager.directory}")
+  target = jax.tree.map(
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+    like_state,
+  )
+  out = manager.restore(
+    step,
+    args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore()
+    ),
+  )
+  return out["state"], out["data"]
+
+
+def restore_path(path: str, like_state):
+  """Restores the latest (state, data) from a workdir or its `checkpoints`
+  folder, for use without training code.
+
+  Raises:
+    CheckpointNotFoundError: no checkpoint there (the message names the path).
+  """
+  root = os.path.abspath(path)
+  if os.path.basename(root) != "checkpoints":
+    root = os.path.join(root, "checkpoints")
+  if not os.path.isdir(root):
+    raise CheckpointNotFoundError(f"no checkpoints folder at {root}")
+  manager = ocp.CheckpointManager(root, item_names=("state", "data"))
+  try:
+    return restore(manager, like_state)
+  finally:
+    manager.close()

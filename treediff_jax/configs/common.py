@@ -1,0 +1,67 @@
+"""Shared config pieces: defaults and the `file.py:override,...` argument."""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """Parses "a=1,b=x,flag" into a ConfigDict over `defaults`.
+
+  A bare name sets a boolean default to True.
+
+  Raises:
+    ValueError: an unknown key (the message lists the known ones).
+  """
+  out = ml_collections.ConfigDict(defaults)
+  for part in filter(None, (arg or "").split(",")):
+    key, _, value = part.partition("=")
+    if key not in defaults:
+      raise ValueError(
+        f"unknown config argument {key!r}; known: {', '.join(sorted(defaults))}"
+      )
+    kind = type(defaults[key])
+    if kind is bool:
+      out[key] = value.lower() not in ("0", "false", "no") if value else True
+    else:
+      out[key] = kind(value)
+  return out
+
+
+def policy_config(
+  lang: str = "csg2d",
+  size: str = "tiny",
+  batch_size: int = 32,
+  total_steps: int = 1000,
+) -> ml_collections.ConfigDict:
+  """The full set of policy-training fields with their defaults."""
+  c = ml_collections.ConfigDict()
+  c.kind = "policy"
+  c.lang = lang
+  c.seed = 0
+  c.total_steps = total_steps
+  c.log_every = 10
+  c.init_from = ""  # a workdir or checkpoints folder to start from
+  c.input = ml_collections.ConfigDict(
+    dict(
+      batch_size=batch_size,  # global
+      num_workers=2,
+      queue_size=8,
+      rho=0.2,
+      min_primitives=2,
+      max_primitives=8,
+      max_noise_steps=5,
+      # Ablations: "last_mutation" learns to invert only the last mutation
+      # (needs rho = 0); blank_current hides the current image.
+      label_mode="path",
+      blank_current=False,
+      sketch=False,  # CSG2D-Sketch targets
+    )
+  )
+  c.model = ml_collections.ConfigDict(dict(size=size, dtype="float32"))
+  c.optim = ml_collections.ConfigDict(
+    dict(lr=3e-4, weight_decay=0.01, warmup_steps=100, clip_norm=1.0)
+  )
+  c.ckpt = ml_collections.ConfigDict(dict(every=100, keep=3, async_save=True))
+  c.evals = ml_collections.ConfigDict(dict(every=100, num_examples=64))
+  return c
