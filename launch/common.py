@@ -8,11 +8,14 @@ from treediff_jax.dsl.languages import NAMES, get_language
 
 
 def quiet_jax_logs():
-  """Hides jax's INFO lines about backends it did not find (TPU on a GPU or
-  CPU machine), which read like errors to a user."""
+  """Hides INFO log lines: jax's about backends it did not find (TPU on a
+  GPU or CPU machine), which read like errors, and orbax's per-save ones."""
   import logging
 
+  from absl import logging as absl_logging
+
   logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+  absl_logging.set_verbosity(absl_logging.WARNING)
 
 
 def define_lang_flag(default: str = "csg2d"):

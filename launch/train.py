@@ -1,4 +1,4 @@
-"""Trains a policy from a config file.
+"""Trains a policy or a value model from a config file.
 
   python -m launch.train --config=treediff_jax/configs/policy_tiny.py \
       --workdir=/tmp/td_tiny
@@ -48,7 +48,8 @@ def main(argv):
   import jax
 
   from data_gen.pool import WorkerError
-  from treediff_jax.trainers import policy
+  from treediff_jax.trainers import common as trainer_common
+  from treediff_jax.trainers import policy, value
 
   if _MULTIHOST.value:
     jax.distributed.initialize()
@@ -58,9 +59,10 @@ def main(argv):
     f"({jax.devices()[0].platform})",
     flush=True,
   )
+  trainer = value if config.get("kind") == "value" else policy
   try:
-    policy.train_and_evaluate(config, _WORKDIR.value)
-  except policy.ConfigError as e:
+    trainer.train_and_evaluate(config, _WORKDIR.value)
+  except trainer_common.ConfigError as e:
     common.exit_with(f"bad config: {e}")
   except WorkerError as e:
     common.exit_with(str(e), code=1)

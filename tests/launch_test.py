@@ -156,3 +156,37 @@ def test_render_sketch(tmp_path):
   # White paper with an outline; thin strokes (0.2 px and up) are faint.
   assert images[0, 0, 0, 0] == 255
   assert (images < 240).sum() > 50
+
+
+@pytest.mark.parametrize(
+  "args,message",
+  [
+    (
+      (
+        "--config=treediff_jax/configs/policy_tiny.py:stepz=3",
+        "--workdir=/tmp/td_unused",
+      ),
+      "unknown config argument 'stepz'",
+    ),
+    (
+      (
+        "--config=treediff_jax/configs/policy_tiny.py:lang=csg3d",
+        "--workdir=/tmp/td_unused",
+      ),
+      "unknown language 'csg3d'",
+    ),
+    (
+      (
+        "--config=treediff_jax/configs/policy_tiny.py",
+        "--workdir=/no/such/parent/run",
+      ),
+      "parent folder",
+    ),
+    (("--config=missing.py", "--workdir=/tmp/td_unused"), "no config file"),
+  ],
+)
+def test_train_bad_input_gives_one_clear_line(args, message):
+  out = _run("launch.train", *args)
+  assert out.returncode == 2
+  assert message in out.stderr
+  assert "Traceback" not in out.stderr

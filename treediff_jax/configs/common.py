@@ -65,3 +65,15 @@ def policy_config(
   c.ckpt = ml_collections.ConfigDict(dict(every=100, keep=3, async_save=True))
   c.evals = ml_collections.ConfigDict(dict(every=100, num_examples=64))
   return c
+
+
+def value_config(
+  lang: str = "csg2d",
+  size: str = "tiny",
+  batch_size: int = 32,
+  total_steps: int = 1000,
+) -> ml_collections.ConfigDict:
+  """Value-model training: the policy fields, kind "value"."""
+  c = policy_config(lang, size, batch_size, total_steps)
+  c.kind = "value"
+  return c

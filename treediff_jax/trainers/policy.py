@@ -1,108 +1,25 @@
-"""Training the policy: data-parallel over a ("data",) mesh, orbax resume.
-
-Resume order: the latest checkpoint in the workdir, then `config.init_from`,
-then a fresh start. The data stream is a pure function of the step, so a
-resumed run sees exactly the batches an uninterrupted one would.
-"""
+"""The policy trainer: cross-entropy on edit tokens, one-step goal rate."""
 
 from __future__ import annotations
-
-import functools
-import json
-import math
-import os
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import logging
 from flax import nnx
-from jax.sharding import PartitionSpec as P
 
-from data_gen.pool import BatchPool
 from data_gen.worker import ExampleConfig, make_batch
-from treediff_jax import checkpointing, sharding
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.tokenizer import SOS, Tokenizer
 from treediff_jax.models.policy import PolicyModel
 from treediff_jax.render import batch as batch_lib
 from treediff_jax.render import goal as goal_lib
 from treediff_jax.render import render as render_tokens
-
-# Training streams are seeded (seed, process index); validation uses its own.
-VALIDATION_STREAM = 1 << 30
-
-
-class ConfigError(ValueError):
-  """A config value that cannot work, named."""
+from treediff_jax.trainers import common
+from treediff_jax.trainers.common import ConfigError, check_config  # noqa: F401
 
 
-def check_config(config) -> None:
-  """Raises ConfigError naming the first unusable field."""
-  try:
-    get_language(config.lang)
-  except ValueError as e:
-    raise ConfigError(f"config.lang: {e}") from None
-  if config.input.batch_size < 1:
-    raise ConfigError("config.input.batch_size must be >= 1")
-  n = jax.device_count()
-  if config.input.batch_size % n:
-    raise ConfigError(
-      f"config.input.batch_size={config.input.batch_size} "
-      f"is not divisible by the {n} devices"
-    )
-  if config.input.sketch and get_language(config.lang).name != "csg2d":
-    raise ConfigError("config.input.sketch needs lang csg2d")
-  if config.input.label_mode == "last_mutation" and config.input.rho != 0:
-    raise ConfigError(
-      "config.input.label_mode='last_mutation' needs config.input.rho=0"
-    )
-  if config.total_steps < 1:
-    raise ConfigError("config.total_steps must be >= 1")
-  if config.model.dtype not in ("float32", "bfloat16"):
-    raise ConfigError("config.model.dtype must be float32 or bfloat16")
-
-
-def example_config(config) -> ExampleConfig:
-  i = config.input
-  return ExampleConfig(
-    lang=get_language(config.lang).name,
-    rho=i.rho,
-    min_primitives=i.min_primitives,
-    max_primitives=i.max_primitives,
-    max_noise_steps=i.max_noise_steps,
-    label_mode=i.label_mode,
-  )
-
-
-def make_optimizer(config) -> optax.GradientTransformation:
-  o = config.optim
-  schedule = optax.warmup_cosine_decay_schedule(
-    0.0,
-    o.lr,
-    max(1, min(o.warmup_steps, config.total_steps - 1)),
-    max(config.total_steps, 2),
-  )
-  return optax.chain(
-    optax.clip_by_global_norm(o.clip_norm),
-    optax.adamw(schedule, weight_decay=o.weight_decay),
-  )
-
-
-def init_state(config, mesh):
-  """(graphdef, replicated state) of the model and its optimizer."""
-  dtype = jnp.bfloat16 if config.model.dtype == "bfloat16" else jnp.float32
-  model = PolicyModel(
-    config.lang, config.model.size, dtype=dtype, rngs=nnx.Rngs(config.seed)
-  )
-  optimizer = nnx.Optimizer(model, make_optimizer(config), wrt=nnx.Param)
-  graphdef, state = nnx.split((model, optimizer))
-  return graphdef, jax.device_put(state, sharding.replicated(mesh))
-
-
-def loss_and_metrics(model, batch, blank_current: bool):
+def loss_and_metrics(model, batch, config):
   """Cross-entropy on the edit tokens only.
 
   Args:
@@ -115,7 +32,7 @@ def loss_and_metrics(model, batch, blank_current: bool):
   """
   tokens = batch["tokens"]
   current = batch["current_image"]
-  if blank_current:
+  if config.input.blank_current:
     current = jnp.zeros_like(current)
   logits = model(batch["target_image"], current, tokens[:, :-1])
   labels = tokens[:, 1:]
@@ -134,49 +51,6 @@ def loss_and_metrics(model, batch, blank_current: bool):
     "position_accuracy": pos_acc,
     "exact_edit_accuracy": exact_acc,
   }
-
-
-def _render_fn(mesh, lang: str, sketch: bool):
-  """Batch -> batch with images, each device rendering its own shard."""
-
-  def fn(batch, key):
-    if mesh.size > 1:
-      key = jax.random.fold_in(key, jax.lax.axis_index("data"))
-    return batch_lib.add_images(batch, lang, key, sketch)
-
-  if mesh.size == 1:
-    return fn
-  return jax.shard_map(
-    fn, mesh=mesh, in_specs=(P("data"), P()), out_specs=P("data")
-  )
-
-
-def make_train_step(config, graphdef, mesh):
-  """The jitted step: (state, batch) -> (state, metrics)."""
-  lang = get_language(config.lang).name
-  render_images = _render_fn(mesh, lang, config.input.sketch)
-  base_key = jax.random.key(config.seed)
-
-  def step(state, batch):
-    model, optimizer = nnx.merge(graphdef, state)
-    key = jax.random.fold_in(base_key, optimizer.step.value)
-    batch = render_images(batch, key)
-    grad_fn = nnx.value_and_grad(
-      functools.partial(
-        loss_and_metrics, batch=batch, blank_current=config.input.blank_current
-      ),
-      has_aux=True,
-    )
-    (_, metrics), grads = grad_fn(model)
-    optimizer.update(model, grads)
-    return nnx.state((model, optimizer)), metrics
-
-  return jax.jit(
-    step,
-    in_shardings=(sharding.replicated(mesh), sharding.batch_sharded(mesh)),
-    out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)),
-    donate_argnums=(0,),
-  )
 
 
 def greedy_edits(model, target, current, prefix, prefix_len, steps: int):
@@ -213,7 +87,7 @@ class OneStepEvaluator:
     self.graphdef = graphdef
     ex_cfg = ExampleConfig(lang=self.lang, rho=0.0, max_noise_steps=1)
     batch = make_batch(
-      (config.seed, VALIDATION_STREAM), range(num_examples), ex_cfg
+      (config.seed, common.VALIDATION_STREAM), range(num_examples), ex_cfg
     )
     tokens = batch["tokens"]
     sos = np.argmax(tokens == SOS, axis=1)
@@ -277,107 +151,25 @@ class OneStepEvaluator:
     }
 
 
-def _restore_or_init(config, workdir, graphdef, state, manager):
-  """Resume order: workdir checkpoint, then config.init_from, then fresh."""
-  if manager.latest_step() is not None:
-    state, data = checkpointing.restore(manager, state)
-    logging.info("resumed from %s at step %d", manager.directory, data["step"])
-    return state, int(data["step"])
-  if config.init_from:
-    state, _ = checkpointing.restore_path(config.init_from, state)
-    logging.info("initialised from %s", config.init_from)
-  return state, 0
+def init_state(config, mesh):
+  """(graphdef, replicated state) of the policy and its optimizer."""
+  return common.init_state(config, mesh, PolicyModel)
+
+
+def make_train_step(config, graphdef, mesh):
+  """The jitted policy step: (state, batch) -> (state, metrics)."""
+  return common.make_train_step(config, graphdef, mesh, loss_and_metrics)
+
+
+example_config = common.example_config
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains the policy described by `config`, writing to `workdir`.
-
-  Returns:
-    The last logged metrics (a dict of floats).
-
-  Raises:
-    ConfigError: an unusable config value.
-    data_gen.pool.WorkerError: a data worker failed.
-    FloatingPointError: a non-finite loss.
-  """
-  check_config(config)
-  os.makedirs(workdir, exist_ok=True)
-  mesh = sharding.make_mesh()
-  graphdef, state = init_state(config, mesh)
-  manager = checkpointing.make_manager(
-    workdir, config.ckpt.every, config.ckpt.keep, config.ckpt.async_save
+  """Trains the policy of `config`; see `common.train_and_evaluate`."""
+  return common.train_and_evaluate(
+    config,
+    workdir,
+    PolicyModel,
+    loss_and_metrics,
+    lambda c, g: OneStepEvaluator(c, g, c.evals.num_examples),
   )
-  state, start = _restore_or_init(config, workdir, graphdef, state, manager)
-  train_step = make_train_step(config, graphdef, mesh)
-  evaluator = None
-  if config.evals.every > 0:
-    evaluator = OneStepEvaluator(config, graphdef, config.evals.num_examples)
-  local_batch = config.input.batch_size // jax.process_count()
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
-  last: dict = {}
-  pool = BatchPool(
-    example_config(config),
-    config.seed,
-    local_batch,
-    start_step=start,
-    num_workers=config.input.num_workers,
-    queue_size=config.input.queue_size,
-    process_index=jax.process_index(),
-  )
-  try:
-    with open(metrics_path, "a") as log_file:
-      if evaluator is not None and start == 0:
-        last = {"step": 0, **evaluator.run(state)}
-        _log(log_file, last)
-      t0, waited, seen = time.perf_counter(), 0.0, 0
-      for step in range(start, config.total_steps):
-        tw = time.perf_counter()
-        local = next(pool)
-        waited += time.perf_counter() - tw
-        batch = sharding.global_batch(mesh, local)
-        state, metrics = train_step(state, batch)
-        seen += 1
-        done = step + 1
-        if done % config.log_every == 0 or done == config.total_steps:
-          m = {k: float(v) for k, v in jax.device_get(metrics).items()}
-          if not all(math.isfinite(v) for v in m.values()):
-            raise FloatingPointError(f"non-finite metrics at step {done}: {m}")
-          dt = time.perf_counter() - t0
-          m.update(
-            step=done,
-            examples_per_s=seen * config.input.batch_size / dt,
-            data_wait_fraction=waited / dt,
-            queue_fill=pool.fill(),
-          )
-          if evaluator is not None and (
-            done % config.evals.every == 0 or done == config.total_steps
-          ):
-            m.update(evaluator.run(state))
-          _log(log_file, m)
-          last = m
-          t0, waited, seen = time.perf_counter(), 0.0, 0
-        checkpointing.save(
-          manager, done, state, {"step": done}, force=done == config.total_steps
-        )
-  finally:
-    pool.close()
-    manager.wait_until_finished()
-    manager.close()
-  return last
-
-
-def _log(log_file, m: dict):
-  log_file.write(json.dumps(m) + "\n")
-  log_file.flush()
-  parts = [f"step {m['step']}"]
-  for key, fmt in (
-    ("examples_per_s", "{:.1f} ex/s"),
-    ("loss", "loss {:.4f}"),
-    ("position_accuracy", "pos acc {:.3f}"),
-    ("exact_edit_accuracy", "exact {:.3f}"),
-    ("one_step_goal_rate", "one-step goal {:.3f}"),
-    ("queue_fill", "queue {:.0%}"),
-  ):
-    if key in m:
-      parts.append(fmt.format(m[key]))
-  print(" | ".join(parts), flush=True)

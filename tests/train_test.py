@@ -1,0 +1,255 @@
+"""The trainer: data parallelism, overfitting, checkpoints, failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from data_gen.pool import BatchPool, WorkerError
+from data_gen.worker import ExampleConfig, make_batch
+from treediff_jax import checkpointing, sharding
+from treediff_jax.configs import common
+from treediff_jax.trainers import policy
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(lang="rainbow", steps=20, batch=8):
+  c = common.policy_config(lang, "tiny", batch, steps)
+  c.input.num_workers = 1
+  c.optim.lr = 1e-3
+  c.optim.warmup_steps = 2
+  c.ckpt.every = 5
+  c.ckpt.async_save = False
+  c.evals.every = 0
+  c.log_every = 5
+  return c
+
+
+def _params(state):
+  return [np.asarray(x) for x in jax.tree.leaves(state)]
+
+
+EIGHT_DEVICES = textwrap.dedent("""
+    import os, sys, json
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    import jax, numpy as np
+    sys.path.insert(0, {repo!r})
+    from tests.train_test import tiny_config
+    from data_gen.worker import make_batch
+    from treediff_jax import sharding, checkpointing
+    from treediff_jax.trainers import policy
+    assert jax.device_count() == 8
+    config = tiny_config(lang="csg2d", batch=8)
+    batches = [make_batch((0, 0), range(8 * s, 8 * s + 8),
+                          policy.example_config(config)) for s in range(3)]
+    out = {{}}
+    for n in (1, 8):
+      mesh = sharding.make_mesh(jax.devices()[:n])
+      graphdef, state = policy.init_state(config, mesh)
+      step = policy.make_train_step(config, graphdef, mesh)
+      for b in batches:
+        state, metrics = step(state, sharding.global_batch(mesh, b))
+      out[n] = [np.asarray(x) for x in jax.tree.leaves(state)]
+      if n == 8 and len(sys.argv) > 1:
+        manager = checkpointing.make_manager(sys.argv[1], 1, 1, False)
+        checkpointing.save(manager, 3, state, {{"step": 3}}, force=True)
+        manager.wait_until_finished()
+        np.savez(sys.argv[1] + "/params.npz", *out[8])
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(out[1], out[8]))
+    print(json.dumps({{"max_abs_diff": diff}}))
+""")
+
+
+def test_eight_fake_devices_match_one_device_and_restore_on_one(tmp_path):
+  script = EIGHT_DEVICES.format(repo=REPO)
+  res = subprocess.run(
+    [sys.executable, "-c", script, str(tmp_path)],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
+  assert res.returncode == 0, res.stderr[-3000:]
+  diff = json.loads(res.stdout.strip().splitlines()[-1])["max_abs_diff"]
+  assert diff < 1e-4
+  # The checkpoint written on 8 devices restores on this 1-device process.
+  config = tiny_config(lang="csg2d", batch=8)
+  mesh = sharding.make_mesh()
+  _, fresh = policy.init_state(config, mesh)
+  restored, data = checkpointing.restore_path(str(tmp_path), fresh)
+  assert data["step"] == 3
+  saved = np.load(tmp_path / "params.npz")
+  for i, leaf in enumerate(jax.tree.leaves(restored)):
+    np.testing.assert_allclose(np.asarray(leaf), saved[f"arr_{i}"])
+
+
+def test_overfits_a_fixed_batch():
+  config = tiny_config(lang="rainbow", batch=16)
+  config.optim.warmup_steps = 10
+  config.optim.lr = 2e-3
+  config.total_steps = 400
+  mesh = sharding.make_mesh()
+  graphdef, state = policy.init_state(config, mesh)
+  step = policy.make_train_step(config, graphdef, mesh)
+  batch = sharding.global_batch(
+    mesh, make_batch(5, range(16), policy.example_config(config))
+  )
+  losses = []
+  for _ in range(400):
+    state, metrics = step(state, batch)
+    losses.append(float(metrics["loss"]))
+  assert losses[0] > 1.0
+  assert min(losses[-20:]) < 0.05, losses[::50]
+
+
+def test_worker_error_stops_the_trainer_with_that_error():
+  pool = BatchPool(
+    ExampleConfig(lang="csg3d"),
+    seed=0,
+    batch_size=2,
+    num_workers=2,
+    timeout_s=1.0,
+  )
+  with pytest.raises(WorkerError, match="data worker [01] failed") as info:
+    next(pool)
+  assert "unknown language 'csg3d'" in str(info.value)
+
+
+def test_dead_worker_is_named():
+  pool = BatchPool(
+    ExampleConfig(),
+    seed=0,
+    batch_size=2,
+    num_workers=1,
+    queue_size=1,
+    timeout_s=0.5,
+  )
+  next(pool)
+  os.kill(pool._workers[0].pid, signal.SIGKILL)
+  with pytest.raises(WorkerError, match="worker 0 .* died"):
+    for _ in range(10):
+      next(pool)
+
+
+def test_pool_streams_do_not_depend_on_worker_count():
+  config = ExampleConfig(lang="rainbow")
+  with BatchPool(config, seed=1, batch_size=3, num_workers=1) as a:
+    one = [next(a) for _ in range(4)]
+  with BatchPool(
+    config, seed=1, batch_size=3, num_workers=3, start_step=2
+  ) as b:
+    three = [next(b) for _ in range(2)]
+  for x, y in zip(one[2:], three):
+    for k in x:
+      np.testing.assert_array_equal(x[k], y[k])
+
+
+def test_bad_configs_are_named():
+  config = tiny_config()
+  config.input.batch_size = 0
+  with pytest.raises(policy.ConfigError, match="batch_size"):
+    policy.check_config(config)
+  config = tiny_config()
+  config.input.sketch = True
+  with pytest.raises(policy.ConfigError, match="sketch"):
+    policy.check_config(config)
+  config = tiny_config()
+  config.input.label_mode = "last_mutation"
+  with pytest.raises(policy.ConfigError, match="rho=0"):
+    policy.check_config(config)
+
+
+def _train_cmd(workdir, steps):
+  return [
+    sys.executable,
+    "-m",
+    "launch.train",
+    f"--config=tests/train_tiny_config.py:steps={steps}",
+    f"--workdir={workdir}",
+  ]
+
+
+def _final_params(workdir):
+  config = tiny_config(steps=30)
+  _, fresh = policy.init_state(config, sharding.make_mesh())
+  state, data = checkpointing.restore_path(str(workdir), fresh)
+  return _params(state), data["step"]
+
+
+def test_killed_run_resumes_to_the_same_params(tmp_path):
+  straight, killed = tmp_path / "straight", tmp_path / "killed"
+  subprocess.run(
+    _train_cmd(straight, 30),
+    cwd=REPO,
+    check=True,
+    capture_output=True,
+    timeout=900,
+  )
+  proc = subprocess.Popen(
+    _train_cmd(killed, 30),
+    cwd=REPO,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+  )
+  ckpt = killed / "checkpoints" / "15"
+  deadline = time.time() + 600
+  while not ckpt.exists() and time.time() < deadline:
+    time.sleep(0.2)
+  time.sleep(1.0)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  latest = max(
+    int(p.name) for p in (killed / "checkpoints").iterdir() if p.name.isdigit()
+  )
+  assert 15 <= latest < 30
+  subprocess.run(
+    _train_cmd(killed, 30),
+    cwd=REPO,
+    check=True,
+    capture_output=True,
+    timeout=900,
+  )
+  a, step_a = _final_params(straight)
+  b, step_b = _final_params(killed)
+  assert step_a == step_b == 30
+  for x, y in zip(a, b):
+    np.testing.assert_allclose(x, y, atol=1e-6)
+
+
+def test_short_runs_write_metrics_and_load_back(tmp_path):
+  from treediff_jax import loading
+  from treediff_jax.trainers import value
+
+  config = tiny_config(steps=10)
+  config.evals.every = 10
+  config.evals.num_examples = 8
+  last = policy.train_and_evaluate(config, str(tmp_path / "p"))
+  assert last["step"] == 10
+  assert 0.0 <= last["one_step_goal_rate"] <= 1.0
+  lines = (tmp_path / "p" / "metrics.jsonl").read_text().splitlines()
+  assert json.loads(lines[0])["step"] == 0  # the evaluation before training
+  assert "loss" in json.loads(lines[-1])
+  model, loaded = loading.load_policy(str(tmp_path / "p"))
+  assert loaded.lang == "rainbow" and isinstance(model, nnx.Module)
+
+  vconfig = common.value_config("rainbow", "tiny", 8, 10)
+  vconfig.input.num_workers = 1
+  vconfig.evals.every = 10
+  vconfig.evals.num_examples = 8
+  vconfig.ckpt.async_save = False
+  last = value.train_and_evaluate(vconfig, str(tmp_path / "v"))
+  assert last["val_value_mae"] >= 0
+  loading.load_value(str(tmp_path / "v"))
+  with pytest.raises(ValueError, match="holds a value model"):
+    loading.load_policy(str(tmp_path / "v"))
+  with pytest.raises(checkpointing.CheckpointNotFoundError):
+    loading.load_policy(str(tmp_path / "nothing"))

@@ -1,0 +1,16 @@
+"""Config for trainer tests: the tiny policy on Rainbow, checkpoints every
+5 steps, no evaluation."""
+
+from treediff_jax.configs import common
+
+
+def get_config(arg=None):
+  a = common.parse_arg(arg, steps=30)
+  c = common.policy_config("rainbow", "tiny", 8, a.steps)
+  c.input.num_workers = 1
+  c.optim.lr = 1e-3
+  c.optim.warmup_steps = 2
+  c.ckpt.every = 5
+  c.evals.every = 0
+  c.log_every = 5
+  return c

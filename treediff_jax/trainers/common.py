@@ -1,0 +1,273 @@
+"""The training loop shared by the policy and the value trainers.
+
+Data-parallel over a ("data",) mesh: one global batch sharded over the
+devices, parameters replicated, the gradient all-reduce added by the
+compiler. Resume order: the latest checkpoint in the workdir, then
+`config.init_from`, then a fresh start. The data stream is a pure function
+of the step, so a resumed run sees exactly the batches an uninterrupted one
+would.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from jax.sharding import PartitionSpec as P
+
+from data_gen.pool import BatchPool
+from data_gen.worker import ExampleConfig
+from treediff_jax import checkpointing, sharding
+from treediff_jax.dsl.languages import get_language
+from treediff_jax.render import batch as batch_lib
+
+# Training streams are seeded (seed, process index); validation uses its own.
+VALIDATION_STREAM = 1 << 30
+
+
+class ConfigError(ValueError):
+  """A config value that cannot work, named."""
+
+
+def check_config(config) -> None:
+  """Raises ConfigError naming the first unusable field."""
+  try:
+    get_language(config.lang)
+  except ValueError as e:
+    raise ConfigError(f"config.lang: {e}") from None
+  if config.input.batch_size < 1:
+    raise ConfigError("config.input.batch_size must be >= 1")
+  n = jax.device_count()
+  if config.input.batch_size % n:
+    raise ConfigError(
+      f"config.input.batch_size={config.input.batch_size} "
+      f"is not divisible by the {n} devices"
+    )
+  if config.input.sketch and get_language(config.lang).name != "csg2d":
+    raise ConfigError("config.input.sketch needs lang csg2d")
+  if config.input.label_mode == "last_mutation" and config.input.rho != 0:
+    raise ConfigError(
+      "config.input.label_mode='last_mutation' needs config.input.rho=0"
+    )
+  if config.total_steps < 1:
+    raise ConfigError("config.total_steps must be >= 1")
+  if config.kind not in ("policy", "value"):
+    raise ConfigError("config.kind must be policy or value")
+  if config.model.dtype not in ("float32", "bfloat16"):
+    raise ConfigError("config.model.dtype must be float32 or bfloat16")
+
+
+def example_config(config) -> ExampleConfig:
+  i = config.input
+  return ExampleConfig(
+    lang=get_language(config.lang).name,
+    rho=i.rho,
+    min_primitives=i.min_primitives,
+    max_primitives=i.max_primitives,
+    max_noise_steps=i.max_noise_steps,
+    label_mode=i.label_mode,
+  )
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  o = config.optim
+  schedule = optax.warmup_cosine_decay_schedule(
+    0.0,
+    o.lr,
+    max(1, min(o.warmup_steps, config.total_steps - 1)),
+    max(config.total_steps, 2),
+  )
+  return optax.chain(
+    optax.clip_by_global_norm(o.clip_norm),
+    optax.adamw(schedule, weight_decay=o.weight_decay),
+  )
+
+
+def init_state(config, mesh, model_cls):
+  """(graphdef, replicated state) of a `model_cls` model and its optimizer."""
+  dtype = jnp.bfloat16 if config.model.dtype == "bfloat16" else jnp.float32
+  model = model_cls(
+    config.lang, config.model.size, dtype=dtype, rngs=nnx.Rngs(config.seed)
+  )
+  optimizer = nnx.Optimizer(model, make_optimizer(config), wrt=nnx.Param)
+  graphdef, state = nnx.split((model, optimizer))
+  return graphdef, jax.device_put(state, sharding.replicated(mesh))
+
+
+def _render_fn(mesh, lang: str, sketch: bool):
+  """Batch -> batch with images, each device rendering its own shard."""
+
+  def fn(batch, key):
+    if mesh.size > 1:
+      key = jax.random.fold_in(key, jax.lax.axis_index("data"))
+    return batch_lib.add_images(batch, lang, key, sketch)
+
+  if mesh.size == 1:
+    return fn
+  return jax.shard_map(
+    fn, mesh=mesh, in_specs=(P("data"), P()), out_specs=P("data")
+  )
+
+
+def make_train_step(config, graphdef, mesh, loss_fn: Callable):
+  """The jitted step: (state, batch) -> (state, metrics).
+
+  `loss_fn(model, batch, config)` returns (loss, dict of scalar metrics);
+  the batch it sees has its images rendered (per device shard).
+  """
+  lang = get_language(config.lang).name
+  render_images = _render_fn(mesh, lang, config.input.sketch)
+  base_key = jax.random.key(config.seed)
+
+  def step(state, batch):
+    model, optimizer = nnx.merge(graphdef, state)
+    key = jax.random.fold_in(base_key, optimizer.step.value)
+    batch = render_images(batch, key)
+    grad_fn = nnx.value_and_grad(
+      functools.partial(loss_fn, batch=batch, config=config), has_aux=True
+    )
+    (_, metrics), grads = grad_fn(model)
+    optimizer.update(model, grads)
+    return nnx.state((model, optimizer)), metrics
+
+  return jax.jit(
+    step,
+    in_shardings=(sharding.replicated(mesh), sharding.batch_sharded(mesh)),
+    out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)),
+    donate_argnums=(0,),
+  )
+
+
+def _restore_or_init(config, workdir, graphdef, state, manager):
+  """Resume order: workdir checkpoint, then config.init_from, then fresh."""
+  if manager.latest_step() is not None:
+    state, data = checkpointing.restore(manager, state)
+    print(
+      f"resumed from {manager.directory} at step {data['step']}", flush=True
+    )
+    return state, int(data["step"])
+  if config.init_from:
+    state, _ = checkpointing.restore_path(config.init_from, state)
+    print(f"initialised from {config.init_from}", flush=True)
+  return state, 0
+
+
+def train_and_evaluate(
+  config,
+  workdir: str,
+  model_cls,
+  loss_fn: Callable,
+  make_evaluator: Callable | None = None,
+) -> dict:
+  """Trains the model described by `config`, writing to `workdir`.
+
+  Args:
+    config: the experiment's ConfigDict.
+    workdir: checkpoints go to `<workdir>/checkpoints`, metrics (JSON lines)
+      to `<workdir>/metrics.jsonl`.
+    model_cls: `model_cls(lang, size, dtype=, rngs=)` builds the model.
+    loss_fn: `loss_fn(model, batch=, config=)` -> (loss, metrics).
+    make_evaluator: `make_evaluator(config, graphdef)` -> an object whose
+      `run(state)` returns a dict of validation metrics.
+
+  Returns:
+    The last logged metrics (a dict of floats).
+
+  Raises:
+    ConfigError: an unusable config value.
+    data_gen.pool.WorkerError: a data worker failed.
+    FloatingPointError: a non-finite loss.
+  """
+  check_config(config)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json(indent=1))
+  mesh = sharding.make_mesh()
+  graphdef, state = init_state(config, mesh, model_cls)
+  manager = checkpointing.make_manager(
+    workdir, config.ckpt.every, config.ckpt.keep, config.ckpt.async_save
+  )
+  state, start = _restore_or_init(config, workdir, graphdef, state, manager)
+  train_step = make_train_step(config, graphdef, mesh, loss_fn)
+  evaluator = None
+  if make_evaluator is not None and config.evals.every > 0:
+    evaluator = make_evaluator(config, graphdef)
+  local_batch = config.input.batch_size // jax.process_count()
+  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  last: dict = {}
+  pool = BatchPool(
+    example_config(config),
+    config.seed,
+    local_batch,
+    start_step=start,
+    num_workers=config.input.num_workers,
+    queue_size=config.input.queue_size,
+    process_index=jax.process_index(),
+  )
+  try:
+    with open(metrics_path, "a") as log_file:
+      if evaluator is not None and start == 0:
+        last = {"step": 0, **evaluator.run(state)}
+        _log(log_file, last)
+      t0, waited, seen = time.perf_counter(), 0.0, 0
+      for step in range(start, config.total_steps):
+        tw = time.perf_counter()
+        local = next(pool)
+        waited += time.perf_counter() - tw
+        batch = sharding.global_batch(mesh, local)
+        state, metrics = train_step(state, batch)
+        seen += 1
+        done = step + 1
+        if done % config.log_every == 0 or done == config.total_steps:
+          m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+          if not all(math.isfinite(v) for v in m.values()):
+            raise FloatingPointError(f"non-finite metrics at step {done}: {m}")
+          dt = time.perf_counter() - t0
+          m.update(
+            step=done,
+            examples_per_s=seen * config.input.batch_size / dt,
+            data_wait_fraction=waited / dt,
+            queue_fill=pool.fill(),
+          )
+          if evaluator is not None and (
+            done % config.evals.every == 0 or done == config.total_steps
+          ):
+            m.update(evaluator.run(state))
+          _log(log_file, m)
+          last = m
+          t0, waited, seen = time.perf_counter(), 0.0, 0
+        checkpointing.save(
+          manager, done, state, {"step": done}, force=done == config.total_steps
+        )
+  finally:
+    pool.close()
+    manager.wait_until_finished()
+    manager.close()
+  return last
+
+
+def _log(log_file, m: dict):
+  log_file.write(json.dumps(m) + "\n")
+  log_file.flush()
+  parts = [f"step {m['step']}"]
+  for key, fmt in (
+    ("examples_per_s", "{:.1f} ex/s"),
+    ("loss", "loss {:.4f}"),
+    ("value_mae", "value MAE {:.3f}"),
+    ("val_value_mae", "val value MAE {:.3f}"),
+    ("position_accuracy", "pos acc {:.3f}"),
+    ("exact_edit_accuracy", "exact {:.3f}"),
+    ("one_step_goal_rate", "one-step goal {:.3f}"),
+    ("queue_fill", "queue {:.0%}"),
+  ):
+    if key in m:
+      parts.append(fmt.format(m[key]))
+  print(" | ".join(parts), flush=True)
