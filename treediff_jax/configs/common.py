@@ -58,7 +58,10 @@ def policy_config(
       sketch=False,  # CSG2D-Sketch targets
     )
   )
-  c.model = ml_collections.ConfigDict(dict(size=size, dtype="float32"))
+  # max_len: decoder positions; 0 = the language's sequence length.
+  c.model = ml_collections.ConfigDict(
+    dict(size=size, dtype="float32", max_len=0)
+  )
   c.optim = ml_collections.ConfigDict(
     dict(lr=3e-4, weight_decay=0.01, warmup_steps=100, clip_norm=1.0)
   )

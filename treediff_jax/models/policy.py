@@ -63,7 +63,8 @@ class PolicyModel(nnx.Module):
 
   __call__(target [B, H, W, C], current [B, H, W, C] float32 in [0, 1],
   tokens [B, S] int32) -> logits [B, S, V] float32, where position i
-  predicts token i + 1 of the edit sequence.
+  predicts token i + 1 of the edit sequence. `max_len` (default: the
+  language's sequence length) bounds S.
   """
 
   def __init__(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -151,9 +153,13 @@ class OneStepEvaluator:
     }
 
 
+def _model_cls(config):
+  return functools.partial(PolicyModel, max_len=config.model.get("max_len", 0))
+
+
 def init_state(config, mesh):
   """(graphdef, replicated state) of the policy and its optimizer."""
-  return common.init_state(config, mesh, PolicyModel)
+  return common.init_state(config, mesh, _model_cls(config))
 
 
 def make_train_step(config, graphdef, mesh):
@@ -169,7 +175,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   return common.train_and_evaluate(
     config,
     workdir,
-    PolicyModel,
+    _model_cls(config),
     loss_and_metrics,
     lambda c, g: OneStepEvaluator(c, g, c.evals.num_examples),
   )
