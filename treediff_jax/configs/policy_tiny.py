@@ -5,13 +5,14 @@
 
 Overrides after a colon, e.g.
 `policy_tiny.py:lang=rainbow,steps=800,batch=32`.
+
 Expected on a 2-core CPU: about 70 examples/s on CSG2D and 150 on Rainbow.
 With `lang=rainbow,steps=800,batch=32` (about 3 minutes) the loss falls from
 about 3 to 0.6-0.9 and the validation one-step goal rate (32 once-mutated
 targets) rises from 0 to 0.09 at step 300 and 0.16-0.19 at steps 500-700.
-On CSG2D, 400 steps take the loss from 4.4 to about 1.5 and the position accuracy to about 0.2, while the one-step goal rate
-(an exact edit: position and every number) stays near 0: it needs a longer
-run.
+On CSG2D, 400 steps take the loss from 4.4 to about 1.5 and the position
+accuracy to about 0.2, while the one-step goal rate (an exact edit: the
+position and every number) stays near 0: it needs a longer run.
 """
 
 from treediff_jax.configs import common
