@@ -72,6 +72,7 @@ class PolicyModel(nnx.Module):
     lang: str,
     size: str = "tiny",
     *,
+    max_len: int = 0,
     dtype=jnp.float32,
     param_dtype=jnp.float32,
     rngs: nnx.Rngs,
@@ -79,10 +80,11 @@ class PolicyModel(nnx.Module):
     language = get_language(lang)
     v = decode_variant(size)
     tok = Tokenizer(language)
+    max_len = max_len or language.seq_len
     self.encoder = _encoder(language, v, dtype, param_dtype, rngs)
     self.decoder = TreeDecoder(
       tok.vocab_size,
-      language.seq_len,
+      max_len,
       v.width,
       v.decoder_depth,
       v.heads,
