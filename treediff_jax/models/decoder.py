@@ -6,7 +6,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from treediff_jax.dsl.tokenizer import PAD
-from treediff_jax.models.layers import Block
+from treediff_jax.models.layers import block_stack, learned_positions
 
 
 class TreeDecoder(nnx.Module):
@@ -30,25 +30,16 @@ class TreeDecoder(nnx.Module):
     self.embed = nnx.Embed(
       vocab_size, width, dtype=dtype, param_dtype=param_dtype, rngs=rngs
     )
-    self.pos = nnx.Param(
-      0.02
-      * nnx.initializers.normal()(
-        rngs.params(), (1, max_len, width), param_dtype
-      )
-    )
-    self.blocks = nnx.List(
-      [
-        Block(
-          width,
-          heads,
-          mlp_ratio,
-          cross=True,
-          dtype=dtype,
-          param_dtype=param_dtype,
-          rngs=rngs,
-        )
-        for _ in range(depth)
-      ]
+    self.pos = learned_positions(rngs, max_len, width, param_dtype)
+    self.blocks = block_stack(
+      depth,
+      width,
+      heads,
+      mlp_ratio,
+      cross=True,
+      dtype=dtype,
+      param_dtype=param_dtype,
+      rngs=rngs,
     )
     self.norm = nnx.LayerNorm(
       width, dtype=dtype, param_dtype=param_dtype, rngs=rngs

@@ -57,3 +57,39 @@ class Block(nnx.Module):
       h = self.norm_c(x)
       x = x + self.cross(h, memory, memory, deterministic=True)
     return x + self.mlp(self.norm2(x))
+
+
+def learned_positions(
+  rngs: nnx.Rngs, length: int, width: int, param_dtype
+) -> nnx.Param:
+  """A [1, length, width] learned position embedding, N(0, 0.02) init."""
+  init = nnx.initializers.normal(stddev=0.02)
+  return nnx.Param(init(rngs.params(), (1, length, width), param_dtype))
+
+
+def block_stack(
+  depth: int,
+  width: int,
+  heads: int,
+  mlp_ratio: int,
+  *,
+  cross: bool = False,
+  dtype,
+  param_dtype,
+  rngs: nnx.Rngs,
+) -> nnx.List:
+  """`depth` transformer blocks (with cross-attention when `cross`)."""
+  return nnx.List(
+    [
+      Block(
+        width,
+        heads,
+        mlp_ratio,
+        cross=cross,
+        dtype=dtype,
+        param_dtype=param_dtype,
+        rngs=rngs,
+      )
+      for _ in range(depth)
+    ]
+  )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from treediff_jax.models.layers import Block
+from treediff_jax.models.layers import block_stack, learned_positions
 
 
 def stack_images(target: jnp.ndarray, current: jnp.ndarray) -> jnp.ndarray:
@@ -58,24 +58,15 @@ class ViTEncoder(nnx.Module):
       param_dtype=param_dtype,
       rngs=rngs,
     )
-    self.pos = nnx.Param(
-      0.02
-      * nnx.initializers.normal()(
-        rngs.params(), (1, num_patches, width), param_dtype
-      )
-    )
-    self.blocks = nnx.List(
-      [
-        Block(
-          width,
-          heads,
-          mlp_ratio,
-          dtype=dtype,
-          param_dtype=param_dtype,
-          rngs=rngs,
-        )
-        for _ in range(depth)
-      ]
+    self.pos = learned_positions(rngs, num_patches, width, param_dtype)
+    self.blocks = block_stack(
+      depth,
+      width,
+      heads,
+      mlp_ratio,
+      dtype=dtype,
+      param_dtype=param_dtype,
+      rngs=rngs,
     )
     self.norm = nnx.LayerNorm(
       width, dtype=dtype, param_dtype=param_dtype, rngs=rngs
