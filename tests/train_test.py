@@ -185,6 +185,7 @@ def _final_params(workdir):
   return _params(state), data["step"]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_params(tmp_path):
   straight, killed = tmp_path / "straight", tmp_path / "killed"
   subprocess.run(
