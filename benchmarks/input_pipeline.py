@@ -4,7 +4,8 @@ share of training time spent waiting for data.
   python -m benchmarks.input_pipeline [--lang=csg2d --batch=32]
 
 Measures examples/s delivered by `data_gen.pool.BatchPool` with 1, 2 and 4
-workers (after the queue first fills), then runs a short real training run
+workers (timed from the first batch, so batches already buffered by then
+count), then runs a short real training run
 of the tiny policy and reports its data-wait fraction.
 """
 
@@ -55,7 +56,7 @@ def main(argv):
   from treediff_jax.trainers import policy
 
   config = common.policy_config(_LANG.value, "tiny", _BATCH.value, _STEPS.value)
-  config.log_every = _STEPS.value // 2
+  config.log_every = max(1, _STEPS.value // 2)
   config.evals.every = 0
   config.ckpt.every = 10**9
   with tempfile.TemporaryDirectory() as workdir:

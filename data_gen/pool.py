@@ -51,7 +51,7 @@ class BatchPool:
     batch_size: examples per batch on this process.
     start_step: first step to produce (the resume point).
     num_workers: worker processes.
-    queue_size: batches buffered ahead (the queue's bound).
+    queue_size: batches buffered ahead, over all workers (the bound).
     process_index: this host's index in a multi-host run.
     timeout_s: how long to wait for a batch before checking the workers.
   """
@@ -69,9 +69,13 @@ class BatchPool:
     if self.num_workers < 1:
       raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
     ctx = mp.get_context("spawn")
-    self._queue = ctx.Queue(self.queue_size)
+    # One bounded queue per worker: batches are read from the worker that
+    # owns the next step only, so memory stays bounded and a dead owner is
+    # noticed at once.
+    per_worker = max(1, self.queue_size // self.num_workers)
+    self._capacity = per_worker * self.num_workers
+    self._queues = [ctx.Queue(per_worker) for _ in range(self.num_workers)]
     self._next = self.start_step
-    self._ready: dict[int, dict] = {}
     stream = (self.seed, self.process_index)
     self._workers = [
       ctx.Process(
@@ -85,7 +89,7 @@ class BatchPool:
           stream,
           self.batch_size,
           self.start_step,
-          self._queue,
+          self._queues[i],
         ),
       )
       for i in range(self.num_workers)
@@ -97,37 +101,35 @@ class BatchPool:
     return self
 
   def __next__(self) -> dict:
-    while self._next not in self._ready:
+    owner = (self._next - self.start_step) % self.num_workers
+    while True:
       try:
-        worker, step, item = self._queue.get(timeout=self.timeout_s)
+        worker, step, item = self._queues[owner].get(timeout=self.timeout_s)
+        break
       except queue_lib.Empty:
-        self._check_workers()
-        continue
-      if isinstance(item, str):
-        self.close()
-        raise WorkerError(
-          f"data worker {worker} failed at step {step}:\n{item}"
-        )
-      self._ready[step] = item
-    batch = self._ready.pop(self._next)
+        self._check_worker(owner)
+    if isinstance(item, str):
+      self.close()
+      raise WorkerError(f"data worker {worker} failed at step {step}:\n{item}")
+    assert step == self._next, (step, self._next)
     self._next += 1
-    return batch
+    return item
 
   def fill(self) -> float:
-    """Share of the queue's capacity holding finished batches."""
+    """Share of the queues' capacity holding finished batches."""
     try:
-      return min(1.0, self._queue.qsize() / self.queue_size)
+      return min(1.0, sum(q.qsize() for q in self._queues) / self._capacity)
     except NotImplementedError:  # macOS
       return float("nan")
 
-  def _check_workers(self):
-    for i, w in enumerate(self._workers):
-      if not w.is_alive():
-        self.close()
-        raise WorkerError(
-          f"data worker {i} ({w.name}) died with exit code "
-          f"{w.exitcode} and sent no error"
-        )
+  def _check_worker(self, i: int):
+    w = self._workers[i]
+    if not w.is_alive():
+      self.close()
+      raise WorkerError(
+        f"data worker {i} ({w.name}) died with exit code "
+        f"{w.exitcode} and sent no error"
+      )
 
   def close(self):
     """Stops the workers."""

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from data_gen import filters
-from treediff_jax.dsl.examples import make_training_example
+from treediff_jax.dsl.examples import LABEL_MODES, make_training_example
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.rng import HostRng
 from treediff_jax.dsl.tokenizer import Tokenizer
@@ -32,6 +32,26 @@ class ExampleConfig:
   # Redraw targets that plausibly render almost one colour (a coarse host
   # estimate; the trainer's exact mask is `render.batch.nonempty`).
   reject_empty: bool = True
+
+  def __post_init__(self):
+    get_language(self.lang)  # raises ValueError naming unknown languages
+    if not 0.0 <= self.rho <= 1.0:
+      raise ValueError(f"rho must be in [0, 1], got {self.rho}")
+    if not 0 <= self.min_primitives <= self.max_primitives:
+      raise ValueError(
+        f"need 0 <= min_primitives <= max_primitives, got "
+        f"{self.min_primitives}, {self.max_primitives}"
+      )
+    if self.max_noise_steps < 1:
+      raise ValueError(
+        f"max_noise_steps must be >= 1, got {self.max_noise_steps}"
+      )
+    if self.label_mode not in LABEL_MODES:
+      raise ValueError(
+        f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}"
+      )
+    if self.label_mode == "last_mutation" and self.rho != 0:
+      raise ValueError("label_mode='last_mutation' needs rho=0")
 
 
 def example_rng(seed, index: int) -> HostRng:
@@ -108,10 +128,6 @@ def make_batch(
   return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 
 
-_TOKENIZERS: dict[str, Tokenizer] = {}
-
-
+@functools.lru_cache(maxsize=None)
 def _tokenizer(lang: str) -> Tokenizer:
-  if lang not in _TOKENIZERS:
-    _TOKENIZERS[lang] = Tokenizer(get_language(lang))
-  return _TOKENIZERS[lang]
+  return Tokenizer(get_language(lang))

@@ -18,6 +18,13 @@ def quiet_jax_logs():
   absl_logging.set_verbosity(absl_logging.WARNING)
 
 
+def check_seed(seed: int) -> int:
+  """The seed, or exit if it is negative (NumPy seeds are non-negative)."""
+  if seed < 0:
+    exit_with(f"--seed must be >= 0, got {seed}")
+  return seed
+
+
 def define_lang_flag(default: str = "csg2d"):
   return flags.DEFINE_string(
     "lang", default, f"Language: one of {', '.join(NAMES)}."
@@ -50,6 +57,8 @@ def load_config(spec: str):
   path, _, arg = spec.partition(":")
   if not os.path.isfile(path):
     exit_with(f"no config file at {path}")
+  if not path.endswith(".py"):
+    exit_with(f"config file {path} is not a .py file")
   module_spec = importlib.util.spec_from_file_location("_td_config", path)
   module = importlib.util.module_from_spec(module_spec)
   try:
@@ -60,7 +69,7 @@ def load_config(spec: str):
     exit_with(f"config file {path} defines no get_config()")
   try:
     config = module.get_config(arg or None)
-  except (ValueError, TypeError) as e:
+    config.lock()
+  except Exception as e:  # pylint: disable=broad-except
     exit_with(f"bad config {spec}: {e}")
-  config.lock()
   return config

@@ -117,6 +117,9 @@ def main(argv):
     os.makedirs(_OUT.value, exist_ok=True)
   except OSError as e:
     common.exit_with(f"cannot create --out={_OUT.value}: {e}")
+  common.check_seed(_SEED.value)
+  if _STEPS.value < 0:
+    common.exit_with(f"--steps must be >= 0, got {_STEPS.value}")
   common.quiet_jax_logs()
   for name in NAMES:
     run_language(name, _SEED.value, _STEPS.value, _OUT.value)

@@ -31,7 +31,7 @@ def main(argv):
     common.exit_with(str(e))
   import numpy as np
 
-  rng = HostRng(np.random.default_rng(_SEED.value))
+  rng = HostRng(np.random.default_rng(common.check_seed(_SEED.value)))
   noised, mutations = edits.noise(g, clean, _STEPS.value, rng)
   print(f"clean:  {g.to_text(clean)}")
   current = clean
@@ -40,13 +40,14 @@ def main(argv):
     current = m.apply(g, current)
   print(f"noised: {g.to_text(noised)}")
   path = edits.reverse_path(g, noised, clean, rng)
+  if path is None:
+    common.exit_with("no reverse path found within the round limit")
   print(f"reverse path ({len(path)} edits):")
   current = noised
   for i, e in enumerate(path):
     print(f"  edit {i + 1}: {e.describe(g, current)}")
     current = e.apply(g, current)
     print(f"          {g.to_text(current)}")
-  assert current == clean
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ def read_programs(path: str, grammar) -> list[str]:
       lines = f.read().split("\n")
   except OSError as e:
     common.exit_with(f"cannot read --programs={path}: {e.strerror}")
+  except UnicodeDecodeError as e:
+    common.exit_with(f"--programs={path} is not UTF-8 text: {e.reason}")
   if lines and lines[-1] == "":
     lines.pop()  # the final newline
   for i, line in enumerate(lines, start=1):
@@ -53,6 +55,9 @@ def main(argv):
   out_dir = os.path.dirname(os.path.abspath(_OUT.value))
   if not os.path.isdir(out_dir):
     common.exit_with(f"the folder of --out={_OUT.value} does not exist")
+  if os.path.isdir(_OUT.value):
+    common.exit_with(f"--out={_OUT.value} is a folder; name a .npz file")
+  common.check_seed(_SEED.value)
   programs = read_programs(_PROGRAMS.value, lang.grammar)
   common.quiet_jax_logs()
 
@@ -72,15 +77,27 @@ def main(argv):
     images = render_lib.render_programs(lang.name, programs)
   images = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
 
-  fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out_dir)
-  os.close(fd)
-  np.savez_compressed(tmp, images=images, programs=np.asarray(programs))
-  os.replace(tmp, _OUT.value)
+  try:
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out_dir)
+    os.close(fd)
+    try:
+      np.savez_compressed(tmp, images=images, programs=np.asarray(programs))
+      os.replace(tmp, _OUT.value)
+    finally:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
+  except OSError as e:
+    common.exit_with(f"cannot write --out={_OUT.value}: {e.strerror}")
   print(f"wrote {len(images)} images {images.shape[1:]} to {_OUT.value}")
   if _PNG_DIR.value:
     from PIL import Image
 
-    os.makedirs(_PNG_DIR.value, exist_ok=True)
+    try:
+      os.makedirs(_PNG_DIR.value, exist_ok=True)
+    except OSError as e:
+      common.exit_with(
+        f"cannot create --png_dir={_PNG_DIR.value}: {e.strerror}"
+      )
     width = len(str(max(len(images) - 1, 0)))
     for i, im in enumerate(images):
       pixels = im[..., 0] if im.shape[-1] == 1 else im

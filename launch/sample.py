@@ -25,7 +25,7 @@ def main(argv):
     common.exit_with(f"--n must be >= 0, got {_N.value}")
   import numpy as np
 
-  rng = HostRng(np.random.default_rng(_SEED.value))
+  rng = HostRng(np.random.default_rng(common.check_seed(_SEED.value)))
   try:
     for _ in range(_N.value):
       print(g.to_text(sample(g, g.start, _MIN.value, _MAX.value, rng)))

@@ -10,7 +10,6 @@ resumes from the last checkpoint in --workdir when started again.
 """
 
 import os
-import sys
 
 from absl import app, flags
 
@@ -43,6 +42,8 @@ def main(argv):
     common.exit_with(
       f"the parent folder of --workdir={_WORKDIR.value} does not exist"
     )
+  if os.path.exists(_WORKDIR.value) and not os.path.isdir(_WORKDIR.value):
+    common.exit_with(f"--workdir={_WORKDIR.value} exists and is not a folder")
   config = common.load_config(_CONFIG.value)
   common.quiet_jax_logs()
   import jax
@@ -69,4 +70,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  sys.exit(app.run(main))
+  app.run(main)

@@ -149,4 +149,4 @@ def test_invert_last_mutation_restores_the_program():
   tree = sample(g, "s", 3, 5, rng)
   e = edits.random_mutation(g, tree, rng)
   after = e.apply(g, tree)
-  assert edits.invert_last_mutation(g, tree, e).apply(g, after) == tree
+  assert edits.invert_last_mutation(tree, e).apply(g, after) == tree

@@ -168,3 +168,31 @@ def test_csg2d_inorder_sequence():
   ]
   assert seq[0].args == (4, 8, 8)
   assert seq[1].args == (1, 2, 3, 4, 45)
+
+
+def test_max_cost_of_generic_grammars():
+  from treediff_jax.dsl.grammar import UNBOUNDED
+  from treediff_jax.dsl.sampler import sample
+
+  g = Grammar(
+    "t",
+    'top: "[" s "]"\ns: pair | leaf\npair: "(" s "," s ")"\nleaf: "x"\n',
+    "top",
+    ["leaf"],
+  )
+  assert g.max_cost[g.symbol_id["top"]] == UNBOUNDED
+  assert sample(g, "top", 10, 10, 0).size == 10
+  # A cycle that adds no primitive does not make the count unbounded.
+  w = Grammar(
+    "w", 'w: wrap | leaf2\nwrap: "<" w ">"\nleaf2: "y"\n', "w", ["leaf2"]
+  )
+  assert w.max_cost[w.symbol_id["w"]] == 1
+
+
+def test_deeply_nested_program_is_a_syntax_error_not_a_crash():
+  g = get_language("tinysvg").grammar
+  text = "(Rectangle 1 1 red none 0)"
+  for _ in range(3000):
+    text = f"(Move {text} 0 0 false false)"
+  with pytest.raises(ProgramSyntaxError, match="nests too deeply"):
+    g.parse(text)

@@ -190,3 +190,28 @@ def test_train_bad_input_gives_one_clear_line(args, message):
   assert out.returncode == 2
   assert message in out.stderr
   assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+  "args,message",
+  [
+    (("launch.sample", "--seed=-1"), "--seed must be >= 0"),
+    (
+      ("launch.noise", "--program=(Circle 1 2 3)", "--seed=-2"),
+      "--seed must be >= 0",
+    ),
+    (
+      (
+        "launch.train",
+        "--config=treediff_jax/configs/policy_tiny.py:rho=1.5",
+        "--workdir=/tmp/td_unused",
+      ),
+      "rho must be in [0, 1]",
+    ),
+  ],
+)
+def test_more_bad_input(args, message):
+  out = _run(*args)
+  assert out.returncode == 2, out.stderr
+  assert message in out.stderr
+  assert "Traceback" not in out.stderr

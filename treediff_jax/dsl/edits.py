@@ -177,7 +177,7 @@ def reverse_path(
   target: Node,
   rng,
   small: int = SIGMA_SMALL,
-  max_rounds: int = 50,
+  max_rounds: int | None = None,
 ) -> list[Edit] | None:
   """A sequence of small edits that turns `source` into `target`.
 
@@ -191,9 +191,14 @@ def reverse_path(
   Returns:
     The edits (each to be applied to the result of the previous ones; every
     replacement has at most `small` primitives, or its symbol's minimum), or
-    None if the trees still differ after `max_rounds` rounds.
+    None if the trees still differ after `max_rounds` rounds (by default
+    enough for any pair of trees of these languages).
   """
   rng = as_host_rng(rng)
+  if max_rounds is None:
+    # Every round fixes the top production of each differing node, so the
+    # tree's depth (under its token count) bounds the rounds needed.
+    max_rounds = max(50, target.ntok + 1)
   current = source
   path: list[Edit] = []
   for _ in range(max_rounds):
@@ -214,8 +219,6 @@ def reverse_path(
   return path if not first_differences(current, target) else None
 
 
-def invert_last_mutation(
-  grammar: Grammar, before: Node, mutation: Edit
-) -> Edit:
+def invert_last_mutation(before: Node, mutation: Edit) -> Edit:
   """The edit that undoes `mutation`, which was applied to `before`."""
   return Edit(mutation.address, node_at(before, mutation.address))

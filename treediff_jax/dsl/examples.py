@@ -28,7 +28,8 @@ class TrainingExample(NamedTuple):
     current: the program the policy sees.
     edit: the label, an edit of `current` (address and replacement).
     position: token index in `current` of the node the edit replaces.
-    steps_left: edits from `current` to `target` on the path, >= 1.
+    steps_left: edits from `current` to `target` on the path, >= 1 (in
+      "last_mutation" mode: the number of mutations applied).
     random_start: whether the path started from a fresh random program.
   """
 
@@ -102,7 +103,7 @@ def make_training_example(
       if not mutations:
         continue
       before = edits_lib.apply_edits(g, target, mutations[:-1])
-      label = edits_lib.invert_last_mutation(g, before, mutations[-1])
+      label = edits_lib.invert_last_mutation(before, mutations[-1])
       return TrainingExample(
         target, start, label, label.position(g, start), len(mutations), False
       )

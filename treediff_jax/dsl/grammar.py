@@ -34,7 +34,9 @@ class ProgramSyntaxError(ValueError):
 
   Attributes:
     language: name of the language.
-    position: character offset (or token index, for token input) of the error.
+    position: character offset of the error in the program text (for token
+      ids, in the text the ids spell; for an id that is not a terminal, its
+      index).
     expected: sorted terminal strings that would have been accepted there.
   """
 
@@ -51,7 +53,7 @@ class ProgramSyntaxError(ValueError):
     self.expected = tuple(expected)
     self.detail = detail
     self.text = text
-    exp = ", ".join(repr(e) for e in self.expected) or "nothing"
+    exp = ", ".join(repr(e) for e in self.expected) or "the end of the program"
     msg = f"{language}: {detail} at position {position}; expected one of {exp}"
     if text is not None:
       shown = text if len(text) <= 120 else text[:117] + "..."
@@ -220,24 +222,27 @@ class Grammar:
       self.prod_prim[p.index] + sum(cost[s] for s in self.prod_slots[p.index])
       for p in self.productions
     ]
-    # The most primitives a symbol can derive; UNBOUNDED for recursive ones.
-    most = [0] * len(self.symbols)
-    for _ in range(len(self.symbols) + 1):
-      new = [0] * len(self.symbols)
-      for p in self.productions:
-        c = self.prod_prim[p.index] + sum(
-          most[s] for s in self.prod_slots[p.index]
-        )
-        new[p.lhs] = max(new[p.lhs], min(c, UNBOUNDED))
-      if new == most:
-        break
-      most = new
-    else:
-      most = [
-        UNBOUNDED if m > 0 and self._recursive(s) else m
-        for s, m in enumerate(most)
-      ]
-    self.max_cost: list[int] = most
+    # The most primitives a symbol can derive. Any finite maximum is reached
+    # within N rounds of the fixpoint (N symbols); a value that still grows
+    # after that grows forever, so it is UNBOUNDED.
+    n = len(self.symbols)
+
+    def rounds(values, count):
+      for _ in range(count):
+        new = [0] * n
+        for p in self.productions:
+          c = self.prod_prim[p.index] + sum(
+            values[s] for s in self.prod_slots[p.index]
+          )
+          new[p.lhs] = max(new[p.lhs], min(c, UNBOUNDED))
+        values = new
+      return values
+
+    settled = rounds([0] * n, n + 1)
+    later = rounds(settled, n + 1)
+    self.max_cost: list[int] = [
+      UNBOUNDED if b > a else a for a, b in zip(settled, later)
+    ]
 
   def max_tokens(self, symbol: int, max_primitives: int) -> int:
     """Most tokens of a subtree of `symbol` with at most `max_primitives`.
@@ -291,20 +296,6 @@ class Grammar:
         f"subtree with at most {max_primitives} primitives"
       )
     return result
-
-  def _recursive(self, symbol: int) -> bool:
-    """Whether `symbol` can derive a subtree containing itself."""
-    seen, stack = set(), [symbol]
-    while stack:
-      s = stack.pop()
-      for p in self.prods_of[s]:
-        for c in self.prod_slots[p]:
-          if c == symbol:
-            return True
-          if c not in seen:
-            seen.add(c)
-            stack.append(c)
-    return False
 
   def _check_edit_positions(self):
     """Editable nodes must start at distinct tokens (one <POS p>, one node)."""
@@ -374,11 +365,15 @@ class Grammar:
       )
     try:
       tree = self._lark.parse(text, start=sym_name)
+      return self._from_lark(tree)
     except lark_exceptions.UnexpectedInput as e:
       raise self._syntax_error(e, text) from None
     except lark_exceptions.LarkError as e:
       raise ProgramSyntaxError(self.name, 0, (), str(e), text) from None
-    return self._from_lark(tree)
+    except RecursionError:
+      raise ProgramSyntaxError(
+        self.name, 0, (), "program nests too deeply to parse", text
+      ) from None
 
   def _syntax_error(self, e, text: str) -> ProgramSyntaxError:
     pos = getattr(e, "pos_in_stream", None)

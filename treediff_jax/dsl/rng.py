@@ -9,11 +9,7 @@ reproducible from its seed.
 
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
-
 import numpy as np
-
-T = TypeVar("T")
 
 
 class HostRng:
@@ -44,10 +40,6 @@ class HostRng:
   def integers(self, low: int, high: int) -> int:
     """An int uniform in [low, high], both ends included."""
     return low + int(self.random() * (high - low + 1))
-
-  def choice(self, seq: Sequence[T]) -> T:
-    """A uniformly chosen element of a non-empty sequence."""
-    return seq[int(self.random() * len(seq))]
 
   def shuffle(self, items: list) -> None:
     """Shuffles `items` in place (Fisher-Yates)."""

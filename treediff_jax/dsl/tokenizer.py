@@ -110,7 +110,11 @@ class Tokenizer:
     return self.grammar.from_tokens(self.terminal_ids(ids), symbol)
 
   def decode_text(self, ids) -> str:
-    """Program token ids (trailing PAD allowed) to program text (unchecked)."""
+    """Program token ids (trailing PAD allowed) to text, without parsing.
+
+    Raises:
+      ProgramSyntaxError: a special or <POS> token inside the program.
+    """
     return "".join(self.grammar.terminals[t] for t in self.terminal_ids(ids))
 
   def _name(self, t: int) -> str:

@@ -59,6 +59,14 @@ def check_config(config) -> None:
     )
   if config.total_steps < 1:
     raise ConfigError("config.total_steps must be >= 1")
+  if config.log_every < 1:
+    raise ConfigError("config.log_every must be >= 1")
+  if config.input.num_workers < 1:
+    raise ConfigError("config.input.num_workers must be >= 1")
+  try:
+    example_config(config)
+  except ValueError as e:
+    raise ConfigError(f"config.input: {e}") from None
   if config.kind not in ("policy", "value"):
     raise ConfigError("config.kind must be policy or value")
   if config.model.dtype not in ("float32", "bfloat16"):
