@@ -112,16 +112,20 @@ def test_overfits_a_fixed_batch():
 
 
 def test_worker_error_stops_the_trainer_with_that_error():
-  pool = BatchPool(
-    ExampleConfig(lang="csg3d"),
-    seed=0,
-    batch_size=2,
-    num_workers=2,
-    timeout_s=1.0,
-  )
-  with pytest.raises(WorkerError, match="data worker [01] failed") as info:
+  # Valid settings whose programs never fit the token budget: the worker
+  # itself raises.
+  config = ExampleConfig(lang="rainbow", min_primitives=40, max_primitives=40)
+  pool = BatchPool(config, seed=0, batch_size=2, num_workers=2, timeout_s=1.0)
+  with pytest.raises(WorkerError, match="data worker 0 failed") as info:
     next(pool)
-  assert "unknown language 'csg3d'" in str(info.value)
+  assert "no example within the token budget" in str(info.value)
+
+
+def test_invalid_example_settings_fail_before_any_worker_starts():
+  with pytest.raises(ValueError, match="unknown language 'csg3d'"):
+    ExampleConfig(lang="csg3d")
+  with pytest.raises(ValueError, match="rho"):
+    ExampleConfig(rho=-0.1)
 
 
 def test_dead_worker_is_named():
@@ -254,3 +258,30 @@ def test_short_runs_write_metrics_and_load_back(tmp_path):
     loading.load_policy(str(tmp_path / "v"))
   with pytest.raises(checkpointing.CheckpointNotFoundError):
     loading.load_policy(str(tmp_path / "nothing"))
+
+
+def test_init_from_takes_weights_and_restarts_the_optimizer(tmp_path):
+  first = tiny_config(steps=5)
+  policy.train_and_evaluate(first, str(tmp_path / "a"))
+  second = tiny_config(steps=5)
+  second.init_from = str(tmp_path / "a")
+  second.log_every = 1
+  last = policy.train_and_evaluate(second, str(tmp_path / "b"))
+  assert last["step"] == 5
+  mesh = sharding.make_mesh()
+  graphdef, fresh = policy.init_state(second, mesh)
+  restored, _ = checkpointing.restore_path(str(tmp_path / "b"), fresh)
+  _, optimizer = nnx.merge(graphdef, restored)
+  assert int(optimizer.step[...]) == 5  # counted from 0, not from 5
+
+
+def test_evaluation_runs_on_its_own_cadence(tmp_path):
+  config = tiny_config(steps=6)
+  config.log_every = 4
+  config.evals.every = 3
+  config.evals.num_examples = 4
+  policy.train_and_evaluate(config, str(tmp_path))
+  rows = [
+    json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()
+  ]
+  assert [r["step"] for r in rows if "one_step_goal_rate" in r] == [0, 3, 6]

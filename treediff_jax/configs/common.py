@@ -22,7 +22,18 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
       )
     kind = type(defaults[key])
     if kind is bool:
-      out[key] = value.lower() not in ("0", "false", "no") if value else True
+      words = {
+        "": True,
+        "1": True,
+        "true": True,
+        "yes": True,
+        "0": False,
+        "false": False,
+        "no": False,
+      }
+      if value.lower() not in words:
+        raise ValueError(f"config argument {key}={value!r} is not a boolean")
+      out[key] = words[value.lower()]
     else:
       out[key] = kind(value)
   return out

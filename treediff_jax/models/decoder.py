@@ -44,17 +44,18 @@ class TreeDecoder(nnx.Module):
     self.norm = nnx.LayerNorm(
       width, dtype=dtype, param_dtype=param_dtype, rngs=rngs
     )
+    # Logits in float32 whatever the compute dtype.
     self.head = nnx.Linear(
-      width, vocab_size, dtype=dtype, param_dtype=param_dtype, rngs=rngs
+      width, vocab_size, dtype=jnp.float32, param_dtype=param_dtype, rngs=rngs
     )
 
   def __call__(self, tokens: jnp.ndarray, memory: jnp.ndarray) -> jnp.ndarray:
     seq = tokens.shape[1]
-    x = self.embed(tokens) + self.pos.value[:, :seq].astype(self.dtype)
+    x = self.embed(tokens) + self.pos[...][:, :seq].astype(self.dtype)
     mask = nnx.combine_masks(
       nnx.make_causal_mask(tokens),
       nnx.make_attention_mask(tokens != PAD, tokens != PAD),
     )
     for block in self.blocks:
       x = block(x, mask=mask, memory=memory)
-    return self.head(self.norm(x)).astype(jnp.float32)  # [B, S, V]
+    return self.head(self.norm(x).astype(jnp.float32))  # [B, S, V]

@@ -74,7 +74,9 @@ class ViTEncoder(nnx.Module):
 
   def __call__(self, images: jnp.ndarray) -> jnp.ndarray:
     x = self.embed(images.astype(self.dtype))  # [B, H/p, W/p, D]
-    x = x.reshape(x.shape[0], -1, x.shape[-1]) + self.pos.value
+    x = x.reshape(x.shape[0], -1, x.shape[-1]) + self.pos[...].astype(
+      self.dtype
+    )
     for block in self.blocks:
       x = block(x)
     return self.norm(x)  # [B, P, D]

@@ -16,7 +16,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.render import sdf
@@ -41,8 +40,11 @@ def _tables():
   value = tk.lookup_table(
     lang, {c: float(i) for i, c in enumerate("0123456789ABCDEF")}
   )
+  # A token that is not an angle reads as 0 degrees (cos 1, sin 0).
   cos = tk.lookup_table(
-    lang, {c: math.cos(math.radians(45 * i)) for i, c in enumerate("GHIJKLMN")}
+    lang,
+    {c: math.cos(math.radians(45 * i)) for i, c in enumerate("GHIJKLMN")},
+    default=1.0,
   )
   sin = tk.lookup_table(
     lang, {c: math.sin(math.radians(45 * i)) for i, c in enumerate("GHIJKLMN")}
@@ -178,4 +180,3 @@ def render(tokens: jnp.ndarray, num_slots: int | None = None) -> jnp.ndarray:
 
 
 render_jit = jax.jit(render, static_argnums=1)
-del np

@@ -67,10 +67,17 @@ def gaussian_threshold(
   return fraction * (-0.5 * math.log(2 * math.pi * sigma * sigma))
 
 
+def _name(lang: str) -> str:
+  from treediff_jax.dsl.languages import ALIASES  # pylint: disable=g-import-not-at-top
+
+  return ALIASES.get(lang, lang)
+
+
 def goal_value(
   lang: str, images: jnp.ndarray, targets: jnp.ndarray
 ) -> jnp.ndarray:
   """The graded value of `lang`'s goal check: [B] float32 (higher = closer)."""
+  lang = _name(lang)
   if lang == "csg2d":
     return binary_iou_value(images, targets)
   if lang in ("tinysvg", "rainbow"):
@@ -83,6 +90,6 @@ def goal_reached(
 ) -> jnp.ndarray:
   """Whether each image meets its target under `lang`'s rule: [B] bool."""
   value = goal_value(lang, images, targets)
-  if lang == "csg2d":
+  if _name(lang) == "csg2d":
     return value > IOU_THRESHOLD
   return value > gaussian_threshold()

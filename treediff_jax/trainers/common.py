@@ -10,6 +10,7 @@ would.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -19,18 +20,20 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 from data_gen.pool import BatchPool
-from data_gen.worker import ExampleConfig
+from data_gen.worker import ExampleConfig, make_batch
 from treediff_jax import checkpointing, sharding
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.render import batch as batch_lib
 
 # Training streams are seeded (seed, process index); validation uses its own.
 VALIDATION_STREAM = 1 << 30
+SKETCH_STREAM = (1 << 30) + 1
 
 
 class ConfigError(ValueError):
@@ -61,6 +64,10 @@ def check_config(config) -> None:
     raise ConfigError("config.total_steps must be >= 1")
   if config.log_every < 1:
     raise ConfigError("config.log_every must be >= 1")
+  if config.ckpt.every < 1 or config.ckpt.keep < 1:
+    raise ConfigError("config.ckpt.every and config.ckpt.keep must be >= 1")
+  if config.evals.every < 0:
+    raise ConfigError("config.evals.every must be >= 0 (0: no evaluation)")
   if config.input.num_workers < 1:
     raise ConfigError("config.input.num_workers must be >= 1")
   try:
@@ -99,6 +106,46 @@ def make_optimizer(config) -> optax.GradientTransformation:
   )
 
 
+def validation_batch(config, num_examples: int, **overrides) -> dict:
+  """A fixed validation set rendered as training sees it.
+
+  Examples come from the validation stream with the training settings
+  (changed by `overrides`, e.g. rho=0, max_noise_steps=1); targets that
+  render almost one colour are dropped, as training gives them no weight.
+
+  Returns:
+    The batch with `target_image` (a sketch where training sketches),
+    `current_image` (blank where training blanks it) and `clean_target`
+    (the clean target render, for goal checks).
+  """
+  ex_cfg = dataclasses.replace(example_config(config), **overrides)
+  batch = make_batch(
+    (config.seed, VALIDATION_STREAM), range(num_examples), ex_cfg
+  )
+  arrays = {k: jnp.asarray(v) for k, v in batch.items()}
+  key = jax.random.fold_in(jax.random.key(config.seed), VALIDATION_STREAM)
+  out = batch_lib.add_images_jit(
+    arrays, lang=ex_cfg.lang, key=key, sketch=config.input.sketch
+  )
+  keep = np.flatnonzero(np.asarray(out["target_nonempty"]))
+  out["clean_target"] = (
+    batch_lib.add_images_jit(arrays, lang=ex_cfg.lang)["target_image"]
+    if config.input.sketch
+    else out["target_image"]
+  )
+  out = {k: v[keep] for k, v in out.items()}
+  if config.input.blank_current:
+    out["current_image"] = jnp.zeros_like(out["current_image"])
+  return out
+
+
+def current_input(batch, config):
+  """The current image the model sees: blank where the config says so."""
+  if config.input.blank_current:
+    return jnp.zeros_like(batch["current_image"])
+  return batch["current_image"]
+
+
 def init_state(config, mesh, model_cls):
   """(graphdef, replicated state) of a `model_cls` model and its optimizer."""
   dtype = jnp.bfloat16 if config.model.dtype == "bfloat16" else jnp.float32
@@ -133,11 +180,12 @@ def make_train_step(config, graphdef, mesh, loss_fn: Callable):
   """
   lang = get_language(config.lang).name
   render_images = _render_fn(mesh, lang, config.input.sketch)
-  base_key = jax.random.key(config.seed)
+  # Parameter init uses fold_in(key(seed), n); sketches get their own stream.
+  base_key = jax.random.fold_in(jax.random.key(config.seed), SKETCH_STREAM)
 
   def step(state, batch):
     model, optimizer = nnx.merge(graphdef, state)
-    key = jax.random.fold_in(base_key, optimizer.step.value)
+    key = jax.random.fold_in(base_key, optimizer.step[...])
     batch = render_images(batch, key)
     grad_fn = nnx.value_and_grad(
       functools.partial(loss_fn, batch=batch, config=config), has_aux=True
@@ -154,8 +202,13 @@ def make_train_step(config, graphdef, mesh, loss_fn: Callable):
   )
 
 
-def _restore_or_init(config, workdir, graphdef, state, manager):
-  """Resume order: workdir checkpoint, then config.init_from, then fresh."""
+def _restore_or_init(config, graphdef, state, manager):
+  """Resume order: workdir checkpoint, then config.init_from, then fresh.
+
+  A workdir checkpoint restores everything (model, optimizer, step);
+  `init_from` takes only the model's weights and starts a fresh optimizer
+  and schedule.
+  """
   if manager.latest_step() is not None:
     state, data = checkpointing.restore(manager, state)
     print(
@@ -163,8 +216,11 @@ def _restore_or_init(config, workdir, graphdef, state, manager):
     )
     return state, int(data["step"])
   if config.init_from:
-    state, _ = checkpointing.restore_path(config.init_from, state)
-    print(f"initialised from {config.init_from}", flush=True)
+    restored, _ = checkpointing.restore_path(config.init_from, state)
+    model, _ = nnx.merge(graphdef, restored)
+    _, optimizer = nnx.merge(graphdef, state)
+    state = nnx.state((model, optimizer))
+    print(f"initialised the model from {config.init_from}", flush=True)
   return state, 0
 
 
@@ -203,7 +259,7 @@ def train_and_evaluate(
   manager = checkpointing.make_manager(
     workdir, config.ckpt.every, config.ckpt.keep, config.ckpt.async_save
   )
-  state, start = _restore_or_init(config, workdir, graphdef, state, manager)
+  state, start = _restore_or_init(config, graphdef, state, manager)
   train_step = make_train_step(config, graphdef, mesh, loss_fn)
   evaluator = None
   if make_evaluator is not None and config.evals.every > 0:
@@ -234,7 +290,11 @@ def train_and_evaluate(
         state, metrics = train_step(state, batch)
         seen += 1
         done = step + 1
-        if done % config.log_every == 0 or done == config.total_steps:
+        last_step = done == config.total_steps
+        evaluate = evaluator is not None and (
+          done % config.evals.every == 0 or last_step
+        )
+        if done % config.log_every == 0 or last_step or evaluate:
           m = {k: float(v) for k, v in jax.device_get(metrics).items()}
           if not all(math.isfinite(v) for v in m.values()):
             raise FloatingPointError(f"non-finite metrics at step {done}: {m}")
@@ -245,9 +305,7 @@ def train_and_evaluate(
             data_wait_fraction=waited / dt,
             queue_fill=pool.fill(),
           )
-          if evaluator is not None and (
-            done % config.evals.every == 0 or done == config.total_steps
-          ):
+          if evaluate:
             m.update(evaluator.run(state))
           _log(log_file, m)
           last = m

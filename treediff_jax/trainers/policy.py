@@ -10,13 +10,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from data_gen.worker import ExampleConfig, make_batch
+from treediff_jax import render as render_lib
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.tokenizer import SOS, Tokenizer
 from treediff_jax.models.policy import PolicyModel
-from treediff_jax.render import batch as batch_lib
 from treediff_jax.render import goal as goal_lib
-from treediff_jax.render import render as render_tokens
 from treediff_jax.trainers import common
 from treediff_jax.trainers.common import ConfigError, check_config  # noqa: F401
 
@@ -33,9 +31,7 @@ def loss_and_metrics(model, batch, config):
     (loss, dict of scalar metrics: loss, position accuracy, exact edit).
   """
   tokens = batch["tokens"]
-  current = batch["current_image"]
-  if config.input.blank_current:
-    current = jnp.zeros_like(current)
+  current = common.current_input(batch, config)
   logits = model(batch["target_image"], current, tokens[:, :-1])
   labels = tokens[:, 1:]
   weight = batch["target_nonempty"].astype(jnp.float32)[:, None]
@@ -81,49 +77,36 @@ def greedy_edits(model, target, current, prefix, prefix_len, steps: int):
 
 class OneStepEvaluator:
   """Can the model undo one mutation? Greedy-decode the edit for a fixed
-  validation set of once-mutated targets, apply it, render, goal-check."""
+  validation set of once-mutated targets, apply it, render, goal-check
+  against the clean target render."""
 
   def __init__(self, config, graphdef, num_examples: int):
     self.lang = get_language(config.lang).name
     self.tok = Tokenizer(get_language(self.lang))
-    self.graphdef = graphdef
-    ex_cfg = ExampleConfig(lang=self.lang, rho=0.0, max_noise_steps=1)
-    batch = make_batch(
-      (config.seed, common.VALIDATION_STREAM), range(num_examples), ex_cfg
+    batch = common.validation_batch(
+      config, num_examples, rho=0.0, max_noise_steps=1, label_mode="path"
     )
-    tokens = batch["tokens"]
+    tokens = np.asarray(batch["tokens"])
     sos = np.argmax(tokens == SOS, axis=1)
     prefix = np.where(
       np.arange(tokens.shape[1])[None] <= sos[:, None], tokens, 0
     )
-    images = batch_lib.add_images_jit(
-      {k: jnp.asarray(batch[k]) for k in ("target_tokens", "current_tokens")},
-      lang=self.lang,
-    )
-    self.target_image = images["target_image"]
-    current = images["current_image"]
-    if config.input.blank_current:
-      current = jnp.zeros_like(current)
-    self.current_image = current
-    self.prefix, self.prefix_len = jnp.asarray(prefix), jnp.asarray(sos + 1)
-    self.steps = get_language(self.lang).max_edit_len - 1
+    self.clean_target = batch["clean_target"]
+    target, current = batch["target_image"], batch["current_image"]
+    prefix, prefix_len = jnp.asarray(prefix), jnp.asarray(sos + 1)
+    steps = get_language(self.lang).max_edit_len - 1
+    self._render = render_lib.renderer(self.lang)
+    self._goal = jax.jit(functools.partial(goal_lib.goal_reached, self.lang))
 
     @jax.jit
     def decode(state):
       model, _ = nnx.merge(graphdef, state)
-      return greedy_edits(
-        model,
-        self.target_image,
-        self.current_image,
-        self.prefix,
-        self.prefix_len,
-        self.steps,
-      )
+      return greedy_edits(model, target, current, prefix, prefix_len, steps)
 
     self._decode = decode
 
   def run(self, state) -> dict:
-    """{'one_step_goal_rate': share of the set solved by one greedy edit}."""
+    """Share of the set solved by one greedy edit, and of valid edits."""
     seqs = np.asarray(self._decode(state))
     programs = []
     for row in seqs:
@@ -134,22 +117,17 @@ class OneStepEvaluator:
         )
       except ValueError:  # includes ProgramSyntaxError
         programs.append(None)
-    ok = [p for p in programs if p is not None]
+    idx = [i for i, p in enumerate(programs) if p is not None]
     solved = np.zeros(len(programs), bool)
-    if ok:
-      tokens = np.zeros((len(ok), max(p.ntok for p in ok)), np.int32)
-      for i, p in enumerate(ok):
-        ids = self.tok.encode(p)
-        tokens[i, : len(ids)] = ids
-      images = render_tokens(self.lang, jnp.asarray(tokens))
-      idx = [i for i, p in enumerate(programs) if p is not None]
-      reached = goal_lib.goal_reached(
-        self.lang, images, self.target_image[np.asarray(idx)]
+    if idx:
+      tokens = render_lib.pad_tokens(self.lang, [programs[i] for i in idx])
+      images = self._render(jnp.asarray(tokens))
+      solved[idx] = np.asarray(
+        self._goal(images, self.clean_target[np.asarray(idx)])
       )
-      solved[idx] = np.asarray(reached)
     return {
       "one_step_goal_rate": float(solved.mean()),
-      "valid_edit_rate": len(ok) / len(programs),
+      "valid_edit_rate": len(idx) / max(len(programs), 1),
     }
 
 

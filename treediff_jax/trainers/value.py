@@ -8,19 +8,14 @@ import numpy as np
 import optax
 from flax import nnx
 
-from data_gen.worker import make_batch
 from treediff_jax.models.policy import ValueModel
-from treediff_jax.render import batch as batch_lib
 from treediff_jax.trainers import common
 
 
 def loss_and_metrics(model, batch, config):
   """Huber loss between predicted and true steps left (examples with an
   empty target render get no weight)."""
-  current = batch["current_image"]
-  if config.input.blank_current:
-    current = jnp.zeros_like(current)
-  pred = model(batch["target_image"], current)  # [B]
+  pred = model(batch["target_image"], common.current_input(batch, config))
   target = batch["steps_left"].astype(jnp.float32)
   w = batch["target_nonempty"].astype(jnp.float32)
   n = jnp.maximum(jnp.sum(w), 1.0)
@@ -33,21 +28,9 @@ class ValueEvaluator:
   """Mean absolute error of the predicted steps left on a fixed set."""
 
   def __init__(self, config, graphdef):
-    ex_cfg = common.example_config(config)
-    batch = make_batch(
-      (config.seed, common.VALIDATION_STREAM),
-      range(config.evals.num_examples),
-      ex_cfg,
-    )
-    images = batch_lib.add_images_jit(
-      {k: jnp.asarray(batch[k]) for k in ("target_tokens", "current_tokens")},
-      lang=ex_cfg.lang,
-    )
-    current = images["current_image"]
-    if config.input.blank_current:
-      current = jnp.zeros_like(current)
-    target = images["target_image"]
-    steps = jnp.asarray(batch["steps_left"], jnp.float32)
+    batch = common.validation_batch(config, config.evals.num_examples)
+    target, current = batch["target_image"], batch["current_image"]
+    steps = batch["steps_left"].astype(jnp.float32)
 
     @jax.jit
     def mae(state):
