@@ -15,10 +15,9 @@ import math
 import numpy as np
 
 from treediff_jax.dsl import csg2d
-from treediff_jax.dsl.languages import get_language
+from treediff_jax.dsl.languages import EMPTY_FRACTION, get_language
 from treediff_jax.dsl.tree import Node
 
-EMPTY_FRACTION = 0.99  # a render is empty if this share of pixels agree
 _GRID = 32  # coarse CSG2D grid, cells of 4 x 4 pixels
 
 

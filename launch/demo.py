@@ -74,9 +74,10 @@ def run_language(name: str, seed: int, steps: int, out: str):
 
 
 def _to_pixels(images):
-  import numpy as np
+  """uint8 pixels, grey images without their channel axis (for PIL)."""
+  from treediff_jax import render as render_lib
 
-  pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
+  pixels = render_lib.to_uint8(images)
   return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
 
 

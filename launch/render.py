@@ -75,7 +75,7 @@ def main(argv):
     )
   else:
     images = render_lib.render_programs(lang.name, programs)
-  images = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
+  images = render_lib.to_uint8(images)
 
   try:
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out_dir)

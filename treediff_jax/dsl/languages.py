@@ -14,14 +14,26 @@ import functools
 from treediff_jax.dsl.grammar import Grammar
 
 SIGMA_SMALL = 2  # primitives in a small node or replacement (DESIGN.md)
+# A render counts as empty when this share of its pixels agree (DESIGN.md:
+# training targets that render almost one colour are redrawn).
+EMPTY_FRACTION = 0.99
 
 _HEX = " | ".join(f'"{c}"' for c in "0123456789ABCDEF")
 _ANGLES = " | ".join(f'"{c}"' for c in "GHIJKLMN")
 _DIGITS = " | ".join(f'"{c}"' for c in "0123456789")
-_COLORS8 = (
-  '"red" | "green" | "blue" | "yellow" | "purple" | "orange" | '
-  '"black" | "white"'
-)
+# TinySVG and Rainbow colours (DESIGN.md section 2); TinySVG adds "none",
+# which paints nothing.
+COLORS = {
+  "red": "#FF0000",
+  "green": "#00FF00",
+  "blue": "#0000FF",
+  "yellow": "#FFFF00",
+  "purple": "#800080",
+  "orange": "#FFA500",
+  "black": "#000000",
+  "white": "#FFFFFF",
+}
+_COLORS8 = " | ".join(f'"{c}"' for c in COLORS)
 
 CSG2D_SPEC = rf"""
 s: binop | circle | quad

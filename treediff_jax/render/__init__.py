@@ -132,3 +132,8 @@ def render_programs(
       )
     out.append(np.asarray(fn(jnp.asarray(chunk)))[:n])
   return np.concatenate(out)
+
+
+def to_uint8(images) -> np.ndarray:
+  """Float images in [0, 1] to uint8 0..255 (rounded), same shape."""
+  return np.round(np.clip(np.asarray(images), 0, 1) * 255).astype(np.uint8)

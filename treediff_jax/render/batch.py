@@ -12,9 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from treediff_jax import render as render_lib
+from treediff_jax.dsl.languages import EMPTY_FRACTION
 from treediff_jax.render import sketch as sketch_lib
-
-EMPTY_FRACTION = 0.99
 
 
 def nonempty(images: jnp.ndarray) -> jnp.ndarray:
@@ -53,11 +52,12 @@ def add_images(
     sketch: draw the target as a CSG2D-Sketch (CSG2D only).
 
   Returns:
-    The batch plus `target_image` and `current_image`, [B, H, W, C] float32,
-    and `target_nonempty`, [B] bool (from the clean target render).
+    The batch plus `target_image` (the sketch where `sketch`),
+    `clean_target_image` and `current_image`, [B, H, W, C] float32, and
+    `target_nonempty`, [B] bool (from the clean target render).
   """
   out = dict(batch)
-  target = render_lib.render(lang, batch["target_tokens"])
+  target = clean = render_lib.render(lang, batch["target_tokens"])
   out["current_image"] = render_lib.render(lang, batch["current_tokens"])
   out["target_nonempty"] = nonempty(target)
   if sketch:
@@ -67,6 +67,7 @@ def add_images(
       raise ValueError("sketched targets need a jax.random key")
     target = sketch_lib.sketch(batch["target_tokens"], key)
   out["target_image"] = target
+  out["clean_target_image"] = clean
   return out
 
 

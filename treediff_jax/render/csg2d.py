@@ -52,11 +52,6 @@ def _tables():
   return ids, value, cos, sin, lang.canvas_shape
 
 
-def canvas_shape() -> tuple[int, int, int]:
-  """(H, W, C) of a CSG2D render."""
-  return _tables()[4]
-
-
 def max_primitives(length: int) -> int:
   """Most primitives a CSG2D program of `length` tokens can hold.
 

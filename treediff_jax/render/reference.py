@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from treediff_jax.dsl import csg2d
-from treediff_jax.dsl.languages import get_language
+from treediff_jax.dsl.languages import COLORS, get_language
 from treediff_jax.dsl.tree import Node
 
 try:
@@ -26,18 +26,6 @@ except ImportError as e:  # pragma: no cover
     "treediff_jax.render.reference needs skia-python==87.5 "
     "(pip install -e '.[test]')"
   ) from e
-
-_COLORS = {
-  "red": "#FF0000",
-  "green": "#00FF00",
-  "blue": "#0000FF",
-  "yellow": "#FFFF00",
-  "purple": "#800080",
-  "orange": "#FFA500",
-  "black": "#000000",
-  "white": "#FFFFFF",
-  "none": None,
-}
 
 
 def _children_text(grammar, node: Node) -> list[str]:
@@ -138,8 +126,7 @@ def _move_class(ice):
 
 
 def _color(ice, name: str):
-  hexa = _COLORS[name]
-  return None if hexa is None else ice.Color.from_hex(hexa)
+  return None if name == "none" else ice.Color.from_hex(COLORS[name])
 
 
 def _tinysvg_drawable(ice, grammar, node: Node, rainbow: bool):

@@ -21,6 +21,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from treediff_jax.dsl.languages import get_language
 from treediff_jax.render import csg2d, sdf
 
 DRAW_UNIT = 4.0  # pixels per drawing unit
@@ -144,7 +145,7 @@ def sketch(
     num_slots = csg2d.max_primitives(tokens.shape[-1])
   params = csg2d.primitive_params(tokens, num_slots)
   params = {k: v for k, v in params.items() if k != "present"}
-  height, width, _ = csg2d.canvas_shape()
+  height, width, _ = get_language("csg2d").canvas_shape
   keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(
     jnp.arange(tokens.shape[0])
   )

@@ -29,20 +29,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from treediff_jax.dsl.languages import get_language
+from treediff_jax.dsl.languages import COLORS, get_language
 from treediff_jax.render import sdf
 from treediff_jax.render import tokens as tk
 
-COLORS = {
-  "red": (1.0, 0.0, 0.0),
-  "green": (0.0, 1.0, 0.0),
-  "blue": (0.0, 0.0, 1.0),
-  "yellow": (1.0, 1.0, 0.0),
-  "purple": (128 / 255, 0.0, 128 / 255),
-  "orange": (1.0, 165 / 255, 0.0),
-  "black": (0.0, 0.0, 0.0),
-  "white": (1.0, 1.0, 1.0),
-}
+
+def _rgb(hexa: str) -> tuple[float, float, float]:
+  return tuple(int(hexa[i : i + 2], 16) / 255 for i in (1, 3, 5))
+
+
+RGB = {name: _rgb(hexa) for name, hexa in COLORS.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,14 +87,12 @@ def _tables(lang: str):
   )
   rgb = np.stack(
     [
-      tk.lookup_table(
-        language, {c: v[i] for c, v in COLORS.items() if c in ids}
-      )
+      tk.lookup_table(language, {c: v[i] for c, v in RGB.items() if c in ids})
       for i in range(3)
     ],
     axis=-1,
   )  # [vocab, 3]
-  paints = tk.lookup_table(language, {c: 1.0 for c in COLORS if c in ids})
+  paints = tk.lookup_table(language, {c: 1.0 for c in RGB if c in ids})
   return ids, value, rgb, paints, language.canvas_shape
 
 

@@ -115,8 +115,8 @@ def validation_batch(config, num_examples: int, **overrides) -> dict:
 
   Returns:
     The batch with `target_image` (a sketch where training sketches),
-    `current_image` (blank where training blanks it) and `clean_target`
-    (the clean target render, for goal checks).
+    `current_image` (blank where training blanks it) and
+    `clean_target_image` (the clean target render, for goal checks).
   """
   ex_cfg = dataclasses.replace(example_config(config), **overrides)
   batch = make_batch(
@@ -128,14 +128,8 @@ def validation_batch(config, num_examples: int, **overrides) -> dict:
     arrays, lang=ex_cfg.lang, key=key, sketch=config.input.sketch
   )
   keep = np.flatnonzero(np.asarray(out["target_nonempty"]))
-  out["clean_target"] = (
-    batch_lib.add_images_jit(arrays, lang=ex_cfg.lang)["target_image"]
-    if config.input.sketch
-    else out["target_image"]
-  )
   out = {k: v[keep] for k, v in out.items()}
-  if config.input.blank_current:
-    out["current_image"] = jnp.zeros_like(out["current_image"])
+  out["current_image"] = current_input(out, config)
   return out
 
 

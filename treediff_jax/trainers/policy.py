@@ -91,7 +91,7 @@ class OneStepEvaluator:
     prefix = np.where(
       np.arange(tokens.shape[1])[None] <= sos[:, None], tokens, 0
     )
-    self.clean_target = batch["clean_target"]
+    self.clean_target = batch["clean_target_image"]
     target, current = batch["target_image"], batch["current_image"]
     prefix, prefix_len = jnp.asarray(prefix), jnp.asarray(sos + 1)
     steps = get_language(self.lang).max_edit_len - 1
