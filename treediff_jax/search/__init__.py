@@ -1,0 +1,1 @@
+"""The solver: grammar tables on the device, edits on token arrays, search."""
