@@ -1,0 +1,235 @@
+"""The batched beam search: one jitted function from target images to
+programs.
+
+Each step of a `lax.while_loop` asks the proposer for k edits of every beam
+entry, drops candidates already seen (the beam, its history or an earlier
+candidate of the same step, compared by token-array hashes), renders every
+new candidate in one call of the rasteriser, goal-checks it, ranks it and
+keeps the best `beam` as the next beam. A target stops as soon as one
+candidate meets its goal, when its node budget is spent, or when its
+frontier is empty. No host round trip happens inside the loop.
+
+Nodes are counted as renderer calls: the start program, then every
+candidate that survives deduplication (all of a step's candidates are
+rendered together, so a solving step counts its whole frontier). The
+candidates of a step are admitted in proposal order until the budget is
+reached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from treediff_jax import render as render_lib
+from treediff_jax.dsl.languages import get_language
+from treediff_jax.render import goal
+from treediff_jax.search.token_edits import hash_tokens
+
+RANKINGS = ("value", "log_prob", "goal")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+  """Static settings of the search.
+
+  beam: beam entries kept per target. k: edits proposed per entry.
+  max_steps: search depth. max_nodes: node budget per target.
+  rank: how candidates are ranked: `value` (value model, fewest edits
+    left first), `log_prob` (summed edit log-probability along the path)
+    or `goal` (graded goal value, for hill climbing).
+  history: hashes of earlier nodes remembered per target (a ring buffer).
+  """
+
+  beam: int = 64
+  k: int = 3
+  max_steps: int = 50
+  max_nodes: int = 10_000
+  rank: str = "value"
+  history: int = 4096
+
+  def __post_init__(self):
+    if self.rank not in RANKINGS:
+      raise ValueError(
+        f"unknown ranking {self.rank!r}; choose one of {', '.join(RANKINGS)}"
+      )
+    for f in ("beam", "k", "max_steps", "max_nodes", "history"):
+      if getattr(self, f) < 1:
+        raise ValueError(f"search setting {f} must be at least 1")
+
+
+class SearchResult(NamedTuple):
+  """What `solve` returns per target.
+
+  programs: [B, L] int32 the solving program, else the closest found.
+  solved: [B] bool. nodes: [B] int32 nodes expanded (renderer calls).
+  steps: [B] int32 search steps taken. best_goal: [B] float32 graded goal
+  value of `programs`.
+  """
+
+  programs: jnp.ndarray
+  solved: jnp.ndarray
+  nodes: jnp.ndarray
+  steps: jnp.ndarray
+  best_goal: jnp.ndarray
+
+
+def _seen(hashes, table, valid):
+  """hashes [B, C, 2] in table [B, T, 2] (entries where valid [B, T])."""
+  eq = jnp.all(hashes[:, :, None, :] == table[:, None, :, :], axis=-1)
+  return jnp.any(eq & valid[:, None, :], axis=-1)
+
+
+def _earlier_duplicate(hashes, ok):
+  """[B, C] bool: an earlier ok candidate of the same row has this hash."""
+  c = hashes.shape[1]
+  eq = jnp.all(hashes[:, :, None, :] == hashes[:, None, :, :], axis=-1)
+  earlier = jnp.tril(jnp.ones((c, c), bool), k=-1)[None]
+  return jnp.any(eq & earlier & ok[:, None, :], axis=-1)
+
+
+def search(
+  lang: str,
+  config: SearchConfig,
+  propose: Callable,
+  value_fn: Callable | None,
+  targets: jnp.ndarray,
+  starts: jnp.ndarray,
+  key: jnp.ndarray,
+) -> SearchResult:
+  """Beam search from `starts` towards `targets` (pure; jit it).
+
+  Args:
+    lang: language name (static).
+    config: SearchConfig (static).
+    propose: a proposer (see `treediff_jax.search.propose`).
+    value_fn: (targets [N, H, W, C], images [N, H, W, C]) -> [N] float32
+      predicted edits left; needed when config.rank == "value".
+    targets: [B, H, W, C] float32 target images in [0, 1].
+    starts: [B, L] int32 start programs (then <PAD>).
+    key: PRNG key; step s uses fold_in(key, s).
+
+  Returns:
+    SearchResult.
+  """
+  name = get_language(lang).name
+  b, big_l = starts.shape
+  w, hist = config.beam, config.history
+  draw = lambda t: render_lib.render(name, t)  # noqa: E731
+  if config.rank == "value" and value_fn is None:
+    raise ValueError("rank='value' needs a value model")
+
+  start_img = draw(starts)
+  start_goal = goal.goal_value(name, start_img, targets)
+  start_hit = goal.goal_reached(name, start_img, targets)
+  beam = jnp.zeros((b, w, big_l), jnp.int32).at[:, 0].set(starts)
+  images = jnp.zeros((b, w) + start_img.shape[1:], jnp.float32)
+  images = images.at[:, 0].set(start_img)
+  live = jnp.zeros((b, w), bool).at[:, 0].set(True)
+  score = jnp.zeros((b, w), jnp.float32)
+  table = jnp.zeros((b, hist, 2), jnp.uint32).at[:, 0].set(hash_tokens(starts))
+  filled = jnp.zeros((b, hist), bool).at[:, 0].set(True)
+  state = dict(
+    step=jnp.array(0, jnp.int32),
+    beam=beam,
+    images=images,
+    live=live,
+    score=score,
+    table=table,
+    filled=filled,
+    cursor=jnp.ones(b, jnp.int32),
+    solved=start_hit,
+    best=starts,
+    best_goal=start_goal,
+    nodes=jnp.ones(b, jnp.int32),
+    steps=jnp.zeros(b, jnp.int32),
+  )
+
+  def active(s):
+    return (
+      ~s["solved"] & (s["nodes"] < config.max_nodes) & jnp.any(s["live"], 1)
+    )
+
+  def cond(s):
+    return (s["step"] < config.max_steps) & jnp.any(active(s))
+
+  def body(s):
+    run = active(s)
+    p = propose(
+      jax.random.fold_in(key, s["step"]),
+      targets,
+      s["beam"],
+      s["images"],
+      s["live"] & run[:, None],
+    )
+    c = p.tokens.shape[1]
+    hashes = hash_tokens(p.tokens)  # [B, C, 2]
+    new = p.ok & run[:, None] & ~_seen(hashes, s["table"], s["filled"])
+    new = new & ~_earlier_duplicate(hashes, new)
+    budget = config.max_nodes - s["nodes"]
+    new = new & (jnp.cumsum(new, axis=1) <= budget[:, None])
+    flat = p.tokens.reshape(b * c, big_l)
+    imgs = draw(flat)  # one call for the whole frontier
+    tgt = jnp.repeat(targets, c, axis=0)
+    g = goal.goal_value(name, imgs, tgt).reshape(b, c)
+    hit = goal.goal_reached(name, imgs, tgt).reshape(b, c) & new
+    imgs = imgs.reshape((b, c) + imgs.shape[1:])
+    nodes = s["nodes"] + jnp.sum(new, axis=1).astype(jnp.int32)
+    solved_now = jnp.any(hit, axis=1)
+    # The solving candidate, else the best graded one seen.
+    g_new = jnp.where(new, g, -jnp.inf)
+    pick = jnp.where(solved_now, jnp.argmax(hit, 1), jnp.argmax(g_new, 1))
+    pick_goal = jnp.take_along_axis(g_new, pick[:, None], 1)[:, 0]
+    better = solved_now | (pick_goal > s["best_goal"])
+    pick_tok = jnp.take_along_axis(p.tokens, pick[:, None, None], 1)[:, 0]
+    best = jnp.where(better[:, None], pick_tok, s["best"])
+    best_goal = jnp.where(better, pick_goal, s["best_goal"])
+    # Rank.
+    parent = jnp.repeat(s["score"], c // w, axis=1) if c % w == 0 else 0.0
+    if config.rank == "value":
+      v = value_fn(tgt, imgs.reshape((b * c,) + imgs.shape[2:]))
+      rank = -v.reshape(b, c)
+    elif config.rank == "log_prob":
+      rank = parent + p.log_prob
+    else:
+      rank = g
+    rank = jnp.where(new, rank, -jnp.inf)
+    top, idx = jax.lax.top_k(rank, w)
+    keep = jnp.any(new, axis=1)[:, None]
+    take = lambda a: jnp.take_along_axis(  # noqa: E731
+      a, idx.reshape(idx.shape + (1,) * (a.ndim - 2)), axis=1
+    )
+    nb = jnp.where(keep[..., None], take(p.tokens), s["beam"])
+    ni = jnp.where(keep[..., None, None, None], take(imgs), s["images"])
+    nl = jnp.where(keep, jnp.isfinite(top), s["live"])
+    score = rank if config.rank == "log_prob" else jnp.zeros_like(rank)
+    ns = jnp.where(keep, take(score), s["score"])
+    # History: append this step's new nodes to the ring buffer.
+    slot = (s["cursor"][:, None] + jnp.cumsum(new, axis=1) - 1) % hist
+    slot = jnp.where(new, slot, hist)  # out of range: dropped
+    rows = jnp.arange(b)[:, None]
+    table = s["table"].at[rows, slot].set(hashes, mode="drop")
+    filled = s["filled"].at[rows, slot].set(True, mode="drop")
+    return dict(
+      step=s["step"] + 1,
+      beam=nb,
+      images=ni,
+      live=nl & ~solved_now[:, None],
+      score=ns,
+      table=table,
+      filled=filled,
+      cursor=s["cursor"] + jnp.sum(new, axis=1).astype(jnp.int32),
+      solved=s["solved"] | solved_now,
+      best=best,
+      best_goal=best_goal,
+      nodes=nodes,
+      steps=s["steps"] + run.astype(jnp.int32),
+    )
+
+  s = jax.lax.while_loop(cond, body, state)
+  return SearchResult(
+    s["best"], s["solved"], s["nodes"], s["steps"], s["best_goal"]
+  )

@@ -1,0 +1,256 @@
+"""Edit proposers: sample k grammar-valid edits for every beam entry.
+
+A proposer is a pure function
+
+  propose(key, targets [B, H, W, C] float32, beam [B, W, L] int32,
+          images [B, W, H, W, C] float32, live [B, W] bool)
+    -> Proposals with a leading [B, W * k]
+
+that the search calls once per step. Candidate `w * k + j` is the j-th
+edit of beam entry w. `policy_proposer` samples edits from a trained policy
+(cached decoding, grammar-constrained); `uniform_proposer` samples
+positions and replacement tokens uniformly among the grammar's allowed
+choices (the random-mutation baseline); `oracle_proposer` proposes known
+edits (tests).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from treediff_jax.dsl.languages import get_language
+from treediff_jax.dsl.tokenizer import EOS, SOS, Tokenizer
+from treediff_jax.search import decode
+from treediff_jax.search import grammar_tables as gt
+from treediff_jax.search.token_edits import apply_edit
+
+NEG = -1e30
+
+
+class Proposals(NamedTuple):
+  """Edited programs. tokens [..., L] int32; ok [...] bool: a complete,
+  grammar-valid edit that fits L tokens; log_prob [...] float32 of the edit
+  under the proposer (0 where not ok)."""
+
+  tokens: jnp.ndarray
+  ok: jnp.ndarray
+  log_prob: jnp.ndarray
+
+
+class _Scorer(NamedTuple):
+  """Where next-token logits come from while sampling edits.
+
+  start(rows) -> carry after the program and <SOS> are fed, and the logits
+  of the position token; next(carry, token [R], index [R]) -> (logits
+  [R, V], carry).
+  """
+
+  start: Callable
+  next: Callable
+
+
+def _categorical(key, logits, mask, temperature):
+  """Samples one token per row among `mask`; returns (token, log prob,
+  any allowed)."""
+  z = jnp.where(mask, logits / temperature, NEG)
+  logp = jax.nn.log_softmax(z, axis=-1)
+  tok = jax.random.categorical(key, z, axis=-1).astype(jnp.int32)
+  lp = jnp.take_along_axis(logp, tok[:, None], axis=1)[:, 0]
+  return tok, lp, mask.any(-1)
+
+
+def sample_edits(
+  lang: str,
+  key: jnp.ndarray,
+  programs: jnp.ndarray,
+  spans: gt.ProgramSpans,
+  scorer: _Scorer,
+  temperature: float,
+) -> Proposals:
+  """Samples one edit per row and applies it.
+
+  Args:
+    lang: language name (static).
+    key: PRNG key.
+    programs: [R, L] int32 rows (already repeated k times by the caller).
+    spans: parse of `programs`.
+    scorer: logits source.
+    temperature: softmax temperature (> 0).
+
+  Returns:
+    Proposals with leading [R].
+  """
+  language = get_language(lang)
+  tok = Tokenizer(language)
+  tables = gt.device_tables(lang)
+  r, big_l = programs.shape
+  max_repl = language.max_edit_len - 3
+  rows = jnp.arange(r)
+  n = spans.length
+  carry, logits = scorer.start(r)
+  # <POS p> for editable nodes only.
+  vocab = logits.shape[-1]
+  pos_ids = jnp.arange(vocab) - tok.pos_offset
+  in_range = (pos_ids >= 0) & (pos_ids < big_l)
+  site_mask = in_range[None] & jnp.take(
+    spans.site, jnp.clip(pos_ids, 0, big_l - 1), axis=1
+  )
+  key, sub = jax.random.split(key)
+  pos_tok, logp, any_site = _categorical(sub, logits, site_mask, temperature)
+  position = jnp.clip(pos_tok - tok.pos_offset, 0, big_l - 1)
+  symbol = jnp.maximum(spans.symbol[rows, position], 0)
+  ok = spans.valid & any_site
+  parse = jax.vmap(lambda s: gt.start_state(tables, s, max_repl + 3))(symbol)
+
+  def cond(c):
+    j, done = c[0], c[3]
+    return (j <= max_repl) & ~jnp.all(done)
+
+  def body(c):
+    j, key, carry, done, ok, prev, parse, repl, m, logp = c
+    logits, carry = scorer.next(carry, prev, n + 1 + j)
+    mask = jax.vmap(lambda s, y: gt.allowed(tables, s, y))(parse, symbol)
+    key, sub = jax.random.split(key)
+    t, lp, any_ok = _categorical(sub, logits, mask, temperature)
+    live = ~done
+    parse = jax.tree.map(
+      lambda a, b: jnp.where(live.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
+      jax.vmap(lambda s, x, y: gt.feed(tables, s, x, y))(parse, t, symbol),
+      parse,
+    )
+    ok = ok & (any_ok | done)
+    is_eos = live & (t == EOS)
+    write = live & ~is_eos & (j < max_repl)
+    repl = repl.at[rows, jnp.minimum(j, max_repl - 1)].set(
+      jnp.where(write, t, repl[rows, jnp.minimum(j, max_repl - 1)])
+    )
+    m = m + write.astype(jnp.int32)
+    logp = logp + jnp.where(live, lp, 0.0)
+    done = done | is_eos | ~any_ok
+    return j + 1, key, carry, done, ok, t, parse, repl, m, logp
+
+  init = (
+    jnp.array(0, jnp.int32),
+    key,
+    carry,
+    ~ok,
+    ok,
+    pos_tok,
+    parse,
+    jnp.zeros((r, max(max_repl, 1)), jnp.int32),
+    jnp.zeros(r, jnp.int32),
+    logp,
+  )
+  out = jax.lax.while_loop(cond, body, init)
+  _, _, _, done, ok, _, parse, repl, m, logp = out
+  ok = ok & done & parse.accepted
+  edited, fits = apply_edit(
+    programs, n, position, spans.end[rows, position], repl, m
+  )
+  ok = ok & fits
+  return Proposals(edited, ok, jnp.where(ok, logp, 0.0))
+
+
+def _flatten(beam, images, live, k):
+  b, w = beam.shape[:2]
+  rep = lambda a: jnp.repeat(a.reshape((b * w,) + a.shape[2:]), k, axis=0)  # noqa: E731
+  return rep(beam), rep(images), rep(live)
+
+
+def _unflatten(p: Proposals, b: int) -> Proposals:
+  return jax.tree.map(lambda a: a.reshape((b, -1) + a.shape[1:]), p)
+
+
+def uniform_proposer(lang: str, k: int) -> Callable:
+  """Random mutations: positions and replacement tokens uniform among the
+  grammar's allowed choices (temperature 1 over constant logits)."""
+  name = get_language(lang).name
+  tok = Tokenizer(get_language(lang))
+  symbol = get_language(lang).grammar.start
+
+  def propose(key, targets, beam, images, live):
+    del targets, images
+    b = beam.shape[0]
+    programs, _, row_live = _flatten(beam, beam, live, k)
+    spans = gt.parse_programs(gt.device_tables(name), programs, symbol)
+    zeros = jnp.zeros((programs.shape[0], tok.vocab_size), jnp.float32)
+    scorer = _Scorer(
+      start=lambda r: (None, zeros), next=lambda c, t, i: (zeros, c)
+    )
+    p = sample_edits(name, key, programs, spans, scorer, 1.0)
+    return _unflatten(p._replace(ok=p.ok & row_live), b)
+
+  return propose
+
+
+def policy_proposer(
+  lang: str, model, k: int, temperature: float = 1.0, blank_current=False
+) -> Callable:
+  """Samples k edits per beam entry from `model` (a PolicyModel), decoding
+  with a key/value cache."""
+  language = get_language(lang)
+  name = language.name
+  symbol = language.grammar.start
+  seq_len = language.seq_len
+
+  def propose(key, targets, beam, images, live):
+    b, w = beam.shape[:2]
+    tables = gt.device_tables(name)
+    flat = beam.reshape(b * w, -1)
+    spans = gt.parse_programs(tables, flat, symbol)
+    current = images.reshape((b * w,) + images.shape[2:])
+    if blank_current:
+      current = jnp.zeros_like(current)
+    target = jnp.repeat(targets, w, axis=0)
+    memory = model.encode(target, current)
+    cache = decode.prefill(model.decoder, flat, memory, seq_len)
+    cache = decode.repeat_rows(cache, k)
+    spans_k = jax.tree.map(lambda a: jnp.repeat(a, k, axis=0), spans)
+    programs = jnp.repeat(flat, k, axis=0)
+    r = programs.shape[0]
+
+    def start(_):
+      logits, c = decode.step(
+        model.decoder, cache, jnp.full(r, SOS, jnp.int32), spans_k.length
+      )
+      return c, logits
+
+    def nxt(c, t, i):
+      return decode.step(model.decoder, c, t, i)
+
+    p = sample_edits(
+      name, key, programs, spans_k, _Scorer(start, nxt), temperature
+    )
+    row_live = jnp.repeat(live.reshape(-1), k)
+    return _unflatten(p._replace(ok=p.ok & row_live), b)
+
+  return propose
+
+
+def oracle_proposer(lang: str, edits: dict) -> Callable:
+  """Proposes fixed edits: `edits` maps 'position', 'end' ([B] int32),
+  'replacement' ([B, M] int32) and 'replacement_len' ([B]) per target,
+  applied to beam entry 0 of each target (one candidate per entry)."""
+  del lang
+
+  def propose(key, targets, beam, images, live):
+    del key, targets, images
+    b, w, big_l = beam.shape
+    prog = beam[:, 0]
+    length = jnp.sum(prog != 0, axis=1).astype(jnp.int32)
+    out, fits = apply_edit(
+      prog,
+      length,
+      edits["position"],
+      edits["end"],
+      edits["replacement"],
+      edits["replacement_len"],
+    )
+    tokens = jnp.zeros((b, w, big_l), jnp.int32).at[:, 0].set(out)
+    ok = jnp.zeros((b, w), bool).at[:, 0].set(fits & live[:, 0])
+    return Proposals(tokens, ok, jnp.zeros((b, w), jnp.float32))
+
+  return propose

@@ -1,0 +1,152 @@
+"""`make_solver`: the jitted solver of one method, ready to call on images.
+
+Methods:
+  tree_diffusion: policy proposals, ranked by the value model (or by edit
+    log-probability when no value model is given).
+  hill_climb: random grammar-valid mutations ranked by the graded goal value
+    (no learning).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from treediff_jax.dsl.languages import get_language
+from treediff_jax.dsl.sampler import sample
+from treediff_jax.dsl.tokenizer import Tokenizer
+from treediff_jax.search import propose as proposers
+from treediff_jax.search.beam import SearchConfig, SearchResult, search
+
+METHODS = ("tree_diffusion", "hill_climb")
+
+
+def random_starts(lang: str, n: int, rng, max_primitives: int = 1):
+  """[n, max_program_len] int32 token rows of random small programs.
+
+  Args:
+    lang: language name.
+    n: number of programs.
+    rng: numpy Generator or seed.
+    max_primitives: primitives per program, 1..max_primitives.
+  """
+  language = get_language(lang)
+  tok = Tokenizer(language)
+  rng = np.random.default_rng(rng)
+  return np.stack(
+    [
+      tok.pad_program(
+        tok.encode(sample(language.grammar, "s", 1, max_primitives, rng))
+      )
+      for _ in range(n)
+    ]
+  ).astype(np.int32)
+
+
+def check_targets(lang: str, targets) -> np.ndarray:
+  """Checks target images: [B, H, W, C] float in [0, 1] of the canvas shape.
+
+  Raises:
+    ValueError: naming the expected and the given shape.
+  """
+  shape = get_language(lang).canvas_shape
+  t = np.asarray(targets)
+  if t.ndim != 4 or t.shape[1:] != shape:
+    raise ValueError(
+      f"{lang} targets must have shape [B, {shape[0]}, {shape[1]}, "
+      f"{shape[2]}], got {list(t.shape)}"
+    )
+  return t.astype(np.float32)
+
+
+def make_solver(
+  lang: str,
+  config: SearchConfig,
+  method: str = "tree_diffusion",
+  policy=None,
+  value=None,
+  temperature: float = 1.0,
+  blank_current: bool = False,
+  mesh=None,
+):
+  """Builds the solver.
+
+  Args:
+    lang: language name.
+    config: search settings; `rank` must fit the method (hill_climb uses
+      `goal`; tree_diffusion `value` with a value model, else `log_prob`).
+    method: one of METHODS.
+    policy, value: PolicyModel / ValueModel (tree_diffusion).
+    temperature: sampling temperature of the policy.
+    blank_current: the policy was trained without the current image.
+    mesh: optional 1-axis ("data",) mesh to shard targets over.
+
+  Returns:
+    solve(targets [B, H, W, C] float32, starts [B, L] int32, key) ->
+    SearchResult, jitted (B must divide over the mesh).
+  """
+  name = get_language(lang).name
+  if method not in METHODS:
+    raise ValueError(
+      f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
+    )
+  if temperature <= 0:
+    raise ValueError("temperature must be positive")
+  if method == "hill_climb":
+    if config.rank != "goal":
+      raise ValueError("hill_climb ranks by the goal value (rank='goal')")
+    graphs, weights = (), ()
+  else:
+    if policy is None:
+      raise ValueError("tree_diffusion needs a policy model")
+    if config.rank == "value" and value is None:
+      raise ValueError("rank='value' needs a value model")
+    graphs, weights = zip(
+      *[nnx.split(m) for m in (policy, value) if m is not None]
+    )
+
+  def solve(weights, targets, starts, key):
+    if method == "hill_climb":
+      propose = proposers.uniform_proposer(name, config.k)
+      value_fn = None
+    else:
+      models = [nnx.merge(g, w) for g, w in zip(graphs, weights)]
+      propose = proposers.policy_proposer(
+        name, models[0], config.k, temperature, blank_current
+      )
+      value_fn = None
+      if len(models) > 1:
+        vm = models[1]
+        value_fn = lambda t, c: vm(  # noqa: E731
+          t, jnp.zeros_like(c) if blank_current else c
+        )
+    return search(name, config, propose, value_fn, targets, starts, key)
+
+  if mesh is None:
+    jitted = jax.jit(solve)
+  else:
+    rep, shard = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    jitted = jax.jit(
+      solve,
+      in_shardings=(rep, shard, shard, rep),
+      out_shardings=SearchResult(*([shard] * 5)),
+    )
+
+  @functools.wraps(solve)
+  def call(targets, starts, key) -> SearchResult:
+    targets = check_targets(name, targets)
+    starts = np.asarray(starts, np.int32)
+    if starts.ndim != 2 or len(starts) != len(targets):
+      raise ValueError(
+        f"starts must be [B, L] with B = {len(targets)} targets, got "
+        f"{list(starts.shape)}"
+      )
+    return jitted(weights, targets, starts, key)
+
+  return call
