@@ -21,6 +21,8 @@ setuptools.setup(
     "pillow>=10.0",
     "absl-py>=2.1",
     "ml-collections>=0.1.1",
+    "lz4>=4.0",
+    "matplotlib>=3.7",
   ],
   extras_require={
     "test": [

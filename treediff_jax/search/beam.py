@@ -109,29 +109,42 @@ def search(
     value_fn: (targets [N, H, W, C], images [N, H, W, C]) -> [N] float32
       predicted edits left; needed when config.rank == "value".
     targets: [B, H, W, C] float32 target images in [0, 1].
-    starts: [B, L] int32 start programs (then <PAD>).
+    starts: [B, L] or [B, S, L] int32 start programs (then <PAD>), at
+      most `beam` per target; each distinct one counts as a node.
     key: PRNG key; step s uses fold_in(key, s).
 
   Returns:
     SearchResult.
   """
   name = get_language(lang).name
-  b, big_l = starts.shape
   w, hist = config.beam, config.history
   draw = lambda t: render_lib.render(name, t)  # noqa: E731
   if config.rank == "value" and value_fn is None:
     raise ValueError("rank='value' needs a value model")
 
-  start_img = draw(starts)
-  start_goal = goal.goal_value(name, start_img, targets)
-  start_hit = goal.goal_reached(name, start_img, targets)
-  beam = jnp.zeros((b, w, big_l), jnp.int32).at[:, 0].set(starts)
-  images = jnp.zeros((b, w) + start_img.shape[1:], jnp.float32)
-  images = images.at[:, 0].set(start_img)
-  live = jnp.zeros((b, w), bool).at[:, 0].set(True)
+  if starts.ndim == 2:
+    starts = starts[:, None]
+  b, n0, big_l = starts.shape
+  if n0 > min(w, hist):
+    raise ValueError(
+      f"{n0} start programs per target exceed beam={w} or history={hist}"
+    )
+  flat0 = starts.reshape(b * n0, big_l)
+  img0 = draw(flat0)
+  tgt0 = jnp.repeat(targets, n0, axis=0)
+  g0 = goal.goal_value(name, img0, tgt0).reshape(b, n0)
+  hit0 = goal.goal_reached(name, img0, tgt0).reshape(b, n0)
+  h0 = hash_tokens(starts)  # [B, n0, 2]
+  # Equal start programs count once.
+  first = ~_earlier_duplicate(h0, jnp.ones((b, n0), bool))
+  pick0 = jnp.where(jnp.any(hit0, 1), jnp.argmax(hit0, 1), jnp.argmax(g0, 1))
+  beam = jnp.zeros((b, w, big_l), jnp.int32).at[:, :n0].set(starts)
+  images = jnp.zeros((b, w) + img0.shape[1:], jnp.float32)
+  images = images.at[:, :n0].set(img0.reshape((b, n0) + img0.shape[1:]))
+  live = jnp.zeros((b, w), bool).at[:, :n0].set(first)
   score = jnp.zeros((b, w), jnp.float32)
-  table = jnp.zeros((b, hist, 2), jnp.uint32).at[:, 0].set(hash_tokens(starts))
-  filled = jnp.zeros((b, hist), bool).at[:, 0].set(True)
+  table = jnp.zeros((b, hist, 2), jnp.uint32).at[:, :n0].set(h0)
+  filled = jnp.zeros((b, hist), bool).at[:, :n0].set(first)
   state = dict(
     step=jnp.array(0, jnp.int32),
     beam=beam,
@@ -140,11 +153,11 @@ def search(
     score=score,
     table=table,
     filled=filled,
-    cursor=jnp.ones(b, jnp.int32),
-    solved=start_hit,
-    best=starts,
-    best_goal=start_goal,
-    nodes=jnp.ones(b, jnp.int32),
+    cursor=jnp.full(b, n0, jnp.int32),
+    solved=jnp.any(hit0, axis=1),
+    best=jnp.take_along_axis(starts, pick0[:, None, None], 1)[:, 0],
+    best_goal=jnp.take_along_axis(g0, pick0[:, None], 1)[:, 0],
+    nodes=jnp.sum(first, axis=1).astype(jnp.int32),
     steps=jnp.zeros(b, jnp.int32),
   )
 

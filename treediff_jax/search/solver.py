@@ -9,8 +9,6 @@ Methods:
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -88,8 +86,9 @@ def make_solver(
     mesh: optional 1-axis ("data",) mesh to shard targets over.
 
   Returns:
-    solve(targets [B, H, W, C] float32, starts [B, L] int32, key) ->
-    SearchResult, jitted (B must divide over the mesh).
+    solve(targets [B, H, W, C] float32, starts=None, key=0) ->
+    SearchResult; the search inside is jitted once per shape (B must
+    divide over the mesh).
   """
   name = get_language(lang).name
   if method not in METHODS:
@@ -138,14 +137,22 @@ def make_solver(
       out_shardings=SearchResult(*([shard] * 5)),
     )
 
-  @functools.wraps(solve)
-  def call(targets, starts, key) -> SearchResult:
+  def call(targets, starts=None, key=0) -> SearchResult:
+    """targets [B, H, W, C] float in [0, 1]; starts [B, L] or [B, S, L]
+    int32 (default: one random one-primitive program per target, drawn
+    from the seed when `key` is an int); key: PRNG key or int seed."""
     targets = check_targets(name, targets)
+    if isinstance(key, int):
+      if starts is None:
+        starts = random_starts(name, len(targets), key)
+      key = jax.random.key(key)
+    elif starts is None:
+      raise ValueError("pass starts, or an int seed as key to draw them")
     starts = np.asarray(starts, np.int32)
-    if starts.ndim != 2 or len(starts) != len(targets):
+    if starts.ndim not in (2, 3) or len(starts) != len(targets):
       raise ValueError(
-        f"starts must be [B, L] with B = {len(targets)} targets, got "
-        f"{list(starts.shape)}"
+        f"starts must be [B, L] or [B, S, L] with B = {len(targets)} "
+        f"targets, got {list(starts.shape)}"
       )
     return jitted(weights, targets, starts, key)
 

@@ -1,0 +1,274 @@
+"""Test sets: sampled (in-distribution or LZ4-hard) and loaded from files.
+
+A test set holds target images and, where known, the programs that drew
+them. `make_testset` samples programs as training targets are drawn (2..8
+primitives, nearly blank renders redrawn); the `hard` kind keeps programs
+whose thresholded render compresses, with LZ4, to at least the 95th
+percentile of the compressed sizes of a larger sampled pool.
+`load_testset` reads our .npz files, a text file of programs (one a line),
+or a folder of PNG images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import lz4.frame
+import numpy as np
+
+from treediff_jax.dsl.languages import get_language
+from treediff_jax.dsl.sampler import sample
+from treediff_jax.dsl.tokenizer import Tokenizer
+
+KINDS = ("indist", "hard")
+HARD_PERCENTILE = 95.0
+
+
+@dataclasses.dataclass
+class Testset:
+  """images: [N, H, W, C] float32 in [0, 1]; programs: N texts or None;
+  names: N labels (PNG file names, or indices)."""
+
+  lang: str
+  images: np.ndarray
+  programs: list[str] | None
+  names: list[str]
+
+
+def lz4_size(images: np.ndarray) -> np.ndarray:
+  """LZ4-compressed byte size of each thresholded image.
+
+  Args:
+    images: [N, H, W, C] float in [0, 1].
+
+  Returns:
+    [N] int64 sizes of the frame-compressed bits (pixel > 0.5).
+  """
+  bits = np.asarray(images) > 0.5
+  return np.array(
+    [len(lz4.frame.compress(np.packbits(b).tobytes())) for b in bits],
+    np.int64,
+  )
+
+
+def _sample_programs(lang: str, n: int, rng, min_p: int, max_p: int):
+  from treediff_jax import render  # pylint: disable=g-import-not-at-top
+  from treediff_jax.render.batch import nonempty  # pylint: disable=g-import-not-at-top
+
+  language = get_language(lang)
+  tok = Tokenizer(language)
+  programs, images = [], []
+  while len(programs) < n:
+    batch = []
+    while len(batch) < min(256, 2 * (n - len(programs)) + 8):
+      t = sample(language.grammar, "s", min_p, max_p, rng)
+      if t.ntok <= language.max_program_len:
+        batch.append(language.grammar.to_text(t))
+    imgs = render.render_programs(lang, batch)
+    keep = np.asarray(nonempty(imgs))
+    for p, im, k in zip(batch, imgs, keep):
+      if k and len(programs) < n:
+        programs.append(p)
+        images.append(im)
+  del tok
+  return programs, np.stack(images)
+
+
+def make_testset(
+  lang: str,
+  n: int,
+  kind: str = "indist",
+  seed: int = 0,
+  sketch: bool = False,
+  pool: int = 0,
+  min_primitives: int = 2,
+  max_primitives: int = 8,
+) -> tuple[Testset, dict]:
+  """Samples a test set of `n` targets.
+
+  Args:
+    lang: language name.
+    n: number of targets.
+    kind: `indist` or `hard`.
+    seed: seed of the host sampler (and of the sketches).
+    sketch: CSG2D only: the targets are sketches of the programs.
+    pool: size of the pool the hard set is drawn from (default 20 n).
+    min_primitives, max_primitives: primitive counts of the programs.
+
+  Returns:
+    The test set and a dict of facts about how it was drawn.
+  """
+  language = get_language(lang)
+  if kind not in KINDS:
+    raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+  if n < 1:
+    raise ValueError(f"n must be at least 1, got {n}")
+  if sketch and language.name != "csg2d":
+    raise ValueError(f"sketch targets exist for csg2d only, not {lang}")
+  rng = np.random.default_rng(seed)
+  info = dict(lang=language.name, kind=kind, seed=seed, sketch=sketch)
+  if kind == "indist":
+    programs, images = _sample_programs(
+      language.name, n, rng, min_primitives, max_primitives
+    )
+  else:
+    pool = pool or 20 * n
+    if pool < n:
+      raise ValueError(f"pool ({pool}) must hold at least n ({n}) programs")
+    programs, images = _sample_programs(
+      language.name, pool, rng, min_primitives, max_primitives
+    )
+    sizes = lz4_size(images)
+    cut = float(np.percentile(sizes, HARD_PERCENTILE))
+    hard = np.flatnonzero(sizes >= cut)
+    while len(hard) < n:  # top up from a fresh pool above the same cut
+      more_p, more_i = _sample_programs(
+        language.name, pool, rng, min_primitives, max_primitives
+      )
+      s = lz4_size(more_i)
+      take = np.flatnonzero(s >= cut)
+      programs += [more_p[i] for i in take]
+      images = np.concatenate([images, more_i[take]])
+      hard = np.concatenate([hard, len(sizes) + np.arange(len(take))])
+      sizes = np.concatenate([sizes, s[take]])
+    hard = rng.permutation(hard)[:n]
+    programs = [programs[i] for i in hard]
+    images = images[hard]
+    info.update(pool=pool, lz4_cut_bytes=cut, lz4_sizes=sizes[hard].tolist())
+  if sketch:
+    import jax  # pylint: disable=g-import-not-at-top
+
+    from treediff_jax import render  # pylint: disable=g-import-not-at-top
+    from treediff_jax.render import sketch as sketch_lib  # pylint: disable=g-import-not-at-top
+
+    tokens = render.pad_tokens("csg2d", programs)
+    images = np.asarray(
+      sketch_lib.sketch_jit(tokens, jax.random.key(seed)), np.float32
+    )
+  names = [str(i) for i in range(n)]
+  return Testset(
+    language.name, images.astype(np.float32), programs, names
+  ), info
+
+
+def save_testset(path: str, testset: Testset, info: dict) -> None:
+  """Writes `programs`, uint8 `images`, `lang` and `info` (JSON) to .npz."""
+  import json  # pylint: disable=g-import-not-at-top
+
+  from treediff_jax.render import to_uint8  # pylint: disable=g-import-not-at-top
+
+  np.savez_compressed(
+    path,
+    images=to_uint8(testset.images),
+    programs=np.array(testset.programs or [], dtype=object).astype(str),
+    lang=np.array(testset.lang),
+    info=np.array(json.dumps(info)),
+  )
+
+
+def fit_image(image: np.ndarray, shape) -> np.ndarray:
+  """One image (any size, gray/RGB/RGBA, uint8 or float) to `shape` float32.
+
+  Resizes with bilinear filtering, composites alpha on white, and converts
+  colour to gray (or gray to colour) as the canvas needs.
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  h, w, c = shape
+  a = np.asarray(image)
+  if a.dtype != np.uint8:
+    a = np.round(np.clip(a.astype(np.float32), 0, 1) * 255).astype(np.uint8)
+  if a.ndim == 3 and a.shape[-1] == 1:
+    a = a[..., 0]
+  img = Image.fromarray(a)
+  if img.mode in ("RGBA", "LA", "P"):
+    img = img.convert("RGBA")
+    white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    img = Image.alpha_composite(white, img)
+  img = img.convert("L" if c == 1 else "RGB")
+  if img.size != (w, h):
+    img = img.resize((w, h), Image.BILINEAR)
+  out = np.asarray(img, np.float32) / 255.0
+  return out.reshape(h, w, c)
+
+
+def load_images(lang: str, paths: list[str]) -> np.ndarray:
+  """PNG (or other image) files to [N, H, W, C] float32 of `lang`'s canvas.
+
+  Raises:
+    ValueError: a file is not a readable image (named).
+  """
+  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+
+  shape = get_language(lang).canvas_shape
+  out = []
+  for p in paths:
+    try:
+      with Image.open(p) as img:
+        img.load()
+        out.append(fit_image(np.asarray(img), shape))
+    except (OSError, UnidentifiedImageError) as e:
+      raise ValueError(f"{p} is not a readable image: {e}") from None
+  return np.stack(out) if out else np.zeros((0,) + shape, np.float32)
+
+
+def load_testset(lang: str, path: str) -> Testset:
+  """Loads a test set: our .npz, a text file of programs, or a PNG folder.
+
+  Raises:
+    ValueError: the file is missing, of the wrong language, or malformed
+      (the message names the file and, for programs, the line).
+  """
+  language = get_language(lang)
+  if not os.path.exists(path):
+    raise ValueError(f"no test set at {path}")
+  if os.path.isdir(path):
+    files = sorted(
+      f
+      for f in os.listdir(path)
+      if f.lower().endswith((".png", ".jpg", ".jpeg"))
+    )
+    if not files:
+      raise ValueError(f"{path} holds no .png images")
+    images = load_images(language.name, [os.path.join(path, f) for f in files])
+    return Testset(language.name, images, None, files)
+  if path.endswith(".npz"):
+    with np.load(path, allow_pickle=False) as z:
+      if "images" not in z:
+        raise ValueError(f"{path} has no 'images' array")
+      file_lang = str(z["lang"]) if "lang" in z else language.name
+      if file_lang != language.name:
+        raise ValueError(f"{path} is a {file_lang} test set, not {lang}")
+      images = np.asarray(z["images"])
+      programs = [str(p) for p in z["programs"]] if "programs" in z else []
+    if images.dtype == np.uint8:
+      images = images.astype(np.float32) / 255.0
+    if images.shape[1:] != language.canvas_shape:
+      images = np.stack([fit_image(im, language.canvas_shape) for im in images])
+    names = [str(i) for i in range(len(images))]
+    return Testset(
+      language.name, images.astype(np.float32), programs or None, names
+    )
+  # A text file of programs.
+  from treediff_jax import render  # pylint: disable=g-import-not-at-top
+  from treediff_jax.dsl.grammar import ProgramSyntaxError  # pylint: disable=g-import-not-at-top
+
+  try:
+    with open(path) as f:
+      lines = [ln for ln in f.read().split("\n")]
+  except (OSError, UnicodeDecodeError) as e:
+    raise ValueError(f"cannot read programs from {path}: {e}") from None
+  if lines and lines[-1] == "":
+    lines.pop()
+  for i, line in enumerate(lines, start=1):
+    try:
+      language.grammar.parse(line)
+    except ProgramSyntaxError as e:
+      raise ValueError(f"{path}, line {i}: {e}") from None
+  if not lines:
+    raise ValueError(f"{path} holds no programs")
+  images = render.render_programs(language.name, lines)
+  return Testset(
+    language.name, images, lines, [str(i) for i in range(len(lines))]
+  )
