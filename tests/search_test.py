@@ -308,3 +308,46 @@ def test_eight_fake_devices_give_the_one_device_results():
   out = json.loads(res.stdout.strip().splitlines()[-1])
   assert out["same"], out
   assert max(out["nodes"]) > 1
+
+
+@pytest.mark.parametrize("lang", ["csg2d", "tinysvg"])
+def test_cached_decoding_equals_the_full_decoder_pass(lang):
+  """k edits per program through prefill + step give the logits of the
+  full TreeDecoder forward pass on each edit sequence."""
+  from treediff_jax.search import decode  # pylint: disable=g-import-not-at-top
+
+  language = get_language(lang)
+  g, tok = language.grammar, Tokenizer(language)
+  model = _tiny(lang)[0]
+  rng = np.random.default_rng(5)
+  r, k = 3, 2
+  seqs, lengths, programs = [], [], []
+  for _ in range(r):
+    t = sample(g, "s", 1, 4, rng)
+    for _ in range(k):
+      e = edits.random_mutation(g, t, rng)
+      s, _ = tok.edit_sequence(t, e.position(g, t), e.replacement)
+      seqs.append(s)
+      lengths.append(t.ntok)
+    programs.append(tok.pad_program(tok.encode(t)))
+  seqs = jnp.asarray(np.stack(seqs))
+  lengths = np.array(lengths)
+  images = jnp.asarray(rng.random((r,) + language.canvas_shape), jnp.float32)
+  memory = model.encode(images, images[::-1])
+  full = model.decoder(seqs, jnp.repeat(memory, k, axis=0))
+  for bucket in (0, 32):
+    prefix = decode.prefill(
+      model.decoder, jnp.asarray(np.stack(programs)), memory, bucket
+    )
+    cache = decode.empty_edit_cache(prefix, k, language.max_edit_len)
+    rows = jnp.arange(r * k)
+    for slot in range(6):
+      index = jnp.asarray(lengths) + slot
+      token = seqs[rows, index]
+      logits, cache = decode.step(model.decoder, prefix, cache, token, slot)
+      live = np.asarray(token != 0)
+      np.testing.assert_allclose(
+        np.asarray(logits)[live],
+        np.asarray(full[rows, index])[live],
+        atol=2e-5,
+      )

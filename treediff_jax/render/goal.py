@@ -19,27 +19,37 @@ GAUSSIAN_SIGMA = 0.1
 GAUSSIAN_FRACTION = 0.99
 
 
-def _iou(a, b):
-  """[B, ...] bool masks -> [B] IoU; 1 where both are empty."""
-  axes = tuple(range(1, a.ndim))
-  inter = jnp.sum(a & b, axis=axes)
-  union = jnp.sum(a | b, axis=axes)
-  return jnp.where(union == 0, 1.0, inter / jnp.maximum(union, 1))
+_PIXEL_AXES = (-3, -2, -1)
+
+
+def _ratio(inter, union):
+  return jnp.where(union == 0, 1.0, inter / jnp.maximum(union, 1.0))
 
 
 def binary_iou_value(images: jnp.ndarray, targets: jnp.ndarray) -> jnp.ndarray:
   """Inversion-tolerant mean foreground/background IoU.
 
   Args:
-    images: [B, H, W, C] float32 in [0, 1].
-    targets: [B, H, W, C] float32 in [0, 1].
+    images: [..., H, W, C] float32 in [0, 1].
+    targets: [..., H, W, C] float32 in [0, 1], broadcastable to `images`
+      (e.g. [B, 1, H, W, C] against [B, K, H, W, C]).
 
   Returns:
-    [B] float32 in [0, 1]; 1 for identical thresholded images.
+    [...] float32 in [0, 1]; 1 for identical thresholded images.
   """
-  a, b = images > 0.5, targets > 0.5
-  same = (_iou(a, b) + _iou(~a, ~b)) / 2
-  inverted = (_iou(~a, b) + _iou(a, ~b)) / 2
+  a = (images > 0.5).astype(jnp.float32)
+  b = (targets > 0.5).astype(jnp.float32)
+  n = float(images.shape[-3] * images.shape[-2] * images.shape[-1])
+  # Three sums give all four IoUs: |a & b|, |a|, |b|.
+  both = jnp.sum(a * b, axis=_PIXEL_AXES)
+  sa = jnp.sum(a, axis=_PIXEL_AXES)
+  sb = jnp.sum(b, axis=_PIXEL_AXES)
+  fg = _ratio(both, sa + sb - both)  # a vs b
+  bg = _ratio(n - sa - sb + both, n - both)  # ~a vs ~b
+  same = (fg + bg) / 2
+  inv_fg = _ratio(sb - both, n - sa + both)  # ~a vs b
+  inv_bg = _ratio(sa - both, n - sb + both)  # a vs ~b
+  inverted = (inv_fg + inv_bg) / 2
   return jnp.maximum(same, inverted)
 
 
@@ -49,15 +59,15 @@ def gaussian_value(
   """Mean log-density of pixel differences under N(0, sigma^2).
 
   Args:
-    images, targets: [B, H, W, C] float32 in [0, 1].
+    images, targets: [..., H, W, C] float32 in [0, 1] (broadcastable).
 
   Returns:
-    [B] float32; at most log N(0; 0, sigma^2), reached for equal images.
+    [...] float32; at most log N(0; 0, sigma^2), reached for equal images.
   """
-  axes = tuple(range(1, images.ndim))
   diff = images - targets
   log_norm = -0.5 * math.log(2 * math.pi * sigma * sigma)
-  return log_norm - jnp.mean(jnp.square(diff), axis=axes) / (2 * sigma * sigma)
+  msd = jnp.mean(jnp.square(diff), axis=_PIXEL_AXES)
+  return log_norm - msd / (2 * sigma * sigma)
 
 
 def gaussian_threshold(
@@ -76,7 +86,10 @@ def _name(lang: str) -> str:
 def goal_value(
   lang: str, images: jnp.ndarray, targets: jnp.ndarray
 ) -> jnp.ndarray:
-  """The graded value of `lang`'s goal check: [B] float32 (higher = closer)."""
+  """The graded value of `lang`'s goal check, higher is closer.
+
+  images, targets: [..., H, W, C] float32 (broadcastable) -> [...] float32.
+  """
   lang = _name(lang)
   if lang == "csg2d":
     return binary_iou_value(images, targets)
@@ -85,11 +98,16 @@ def goal_value(
   raise ValueError(f"no goal check for language {lang!r}")
 
 
+def goal_threshold(lang: str) -> float:
+  """The graded value above which `lang`'s goal is reached."""
+  if _name(lang) == "csg2d":
+    return IOU_THRESHOLD
+  return gaussian_threshold()
+
+
 def goal_reached(
   lang: str, images: jnp.ndarray, targets: jnp.ndarray
 ) -> jnp.ndarray:
-  """Whether each image meets its target under `lang`'s rule: [B] bool."""
-  value = goal_value(lang, images, targets)
-  if _name(lang) == "csg2d":
-    return value > IOU_THRESHOLD
-  return value > gaussian_threshold()
+  """Whether each image meets its target under `lang`'s rule: [B] bool
+  (shapes as `goal_value`)."""
+  return goal_value(lang, images, targets) > goal_threshold(lang)

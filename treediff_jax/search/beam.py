@@ -131,16 +131,17 @@ def search(
     )
   flat0 = starts.reshape(b * n0, big_l)
   img0 = draw(flat0)
-  tgt0 = jnp.repeat(targets, n0, axis=0)
-  g0 = goal.goal_value(name, img0, tgt0).reshape(b, n0)
-  hit0 = goal.goal_reached(name, img0, tgt0).reshape(b, n0)
+  threshold = goal.goal_threshold(name)
+  img0 = img0.reshape((b, n0) + img0.shape[1:])
+  g0 = goal.goal_value(name, img0, targets[:, None])  # [B, n0]
+  hit0 = g0 > threshold
   h0 = hash_tokens(starts)  # [B, n0, 2]
   # Equal start programs count once.
   first = ~_earlier_duplicate(h0, jnp.ones((b, n0), bool))
   pick0 = jnp.where(jnp.any(hit0, 1), jnp.argmax(hit0, 1), jnp.argmax(g0, 1))
   beam = jnp.zeros((b, w, big_l), jnp.int32).at[:, :n0].set(starts)
-  images = jnp.zeros((b, w) + img0.shape[1:], jnp.float32)
-  images = images.at[:, :n0].set(img0.reshape((b, n0) + img0.shape[1:]))
+  images = jnp.zeros((b, w) + img0.shape[2:], jnp.float32)
+  images = images.at[:, :n0].set(img0)
   live = jnp.zeros((b, w), bool).at[:, :n0].set(first)
   score = jnp.zeros((b, w), jnp.float32)
   table = jnp.zeros((b, hist, 2), jnp.uint32).at[:, :n0].set(h0)
@@ -186,10 +187,9 @@ def search(
     new = new & (jnp.cumsum(new, axis=1) <= budget[:, None])
     flat = p.tokens.reshape(b * c, big_l)
     imgs = draw(flat)  # one call for the whole frontier
-    tgt = jnp.repeat(targets, c, axis=0)
-    g = goal.goal_value(name, imgs, tgt).reshape(b, c)
-    hit = goal.goal_reached(name, imgs, tgt).reshape(b, c) & new
     imgs = imgs.reshape((b, c) + imgs.shape[1:])
+    g = goal.goal_value(name, imgs, targets[:, None])  # [B, C]
+    hit = (g > threshold) & new
     nodes = s["nodes"] + jnp.sum(new, axis=1).astype(jnp.int32)
     solved_now = jnp.any(hit, axis=1)
     # The solving candidate, else the best graded one seen.
@@ -203,6 +203,7 @@ def search(
     # Rank.
     parent = jnp.repeat(s["score"], c // w, axis=1) if c % w == 0 else 0.0
     if config.rank == "value":
+      tgt = jnp.repeat(targets, c, axis=0)
       v = value_fn(tgt, imgs.reshape((b * c,) + imgs.shape[2:]))
       rank = -v.reshape(b, c)
     elif config.rank == "log_prob":

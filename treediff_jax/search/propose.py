@@ -44,8 +44,8 @@ class _Scorer(NamedTuple):
   """Where next-token logits come from while sampling edits.
 
   start(rows) -> carry after the program and <SOS> are fed, and the logits
-  of the position token; next(carry, token [R], index [R]) -> (logits
-  [R, V], carry).
+  of the position token; next(carry, token [R], slot []) -> (logits
+  [R, V], carry), where edit slot 0 holds <SOS> and slot 1 <POS p>.
   """
 
   start: Callable
@@ -111,7 +111,7 @@ def sample_edits(
 
   def body(c):
     j, key, carry, done, ok, prev, parse, repl, m, logp = c
-    logits, carry = scorer.next(carry, prev, n + 1 + j)
+    logits, carry = scorer.next(carry, prev, j + 1)
     mask = jax.vmap(lambda s, y: gt.allowed(tables, s, y))(parse, symbol)
     key, sub = jax.random.split(key)
     t, lp, any_ok = _categorical(sub, logits, mask, temperature)
@@ -187,14 +187,23 @@ def uniform_proposer(lang: str, k: int) -> Callable:
 
 
 def policy_proposer(
-  lang: str, model, k: int, temperature: float = 1.0, blank_current=False
+  lang: str,
+  model,
+  k: int,
+  temperature: float = 1.0,
+  blank_current=False,
+  bucket: int = 32,
 ) -> Callable:
   """Samples k edits per beam entry from `model` (a PolicyModel), decoding
-  with a key/value cache."""
+  with a key/value cache.
+
+  The decoder sees only the first `bucket`-multiple of token columns that
+  holds every program on the beam (one compiled branch per multiple,
+  chosen by `lax.switch` each step), so short programs decode faster.
+  """
   language = get_language(lang)
   name = language.name
   symbol = language.grammar.start
-  seq_len = language.seq_len
 
   def propose(key, targets, beam, images, live):
     b, w = beam.shape[:2]
@@ -206,24 +215,39 @@ def policy_proposer(
       current = jnp.zeros_like(current)
     target = jnp.repeat(targets, w, axis=0)
     memory = model.encode(target, current)
-    cache = decode.prefill(model.decoder, flat, memory, seq_len)
-    cache = decode.repeat_rows(cache, k)
     spans_k = jax.tree.map(lambda a: jnp.repeat(a, k, axis=0), spans)
     programs = jnp.repeat(flat, k, axis=0)
     r = programs.shape[0]
 
-    def start(_):
-      logits, c = decode.step(
-        model.decoder, cache, jnp.full(r, SOS, jnp.int32), spans_k.length
-      )
-      return c, logits
+    def run(size):
+      # Decodes with the program columns [0, size): every program fits.
+      def fn(key, flat, memory):
+        prefix = decode.prefill(model.decoder, flat[:, :size], memory, 0)
+        edits = decode.empty_edit_cache(prefix, k, language.max_edit_len)
 
-    def nxt(c, t, i):
-      return decode.step(model.decoder, c, t, i)
+        def start(_):
+          logits, c = decode.step(
+            model.decoder, prefix, edits, jnp.full(r, SOS, jnp.int32), 0
+          )
+          return c, logits
 
-    p = sample_edits(
-      name, key, programs, spans_k, _Scorer(start, nxt), temperature
+        def nxt(c, t, slot):
+          return decode.step(model.decoder, prefix, c, t, slot)
+
+        return sample_edits(
+          name, key, programs, spans_k, _Scorer(start, nxt), temperature
+        )
+
+      return fn
+
+    big_l = flat.shape[1]
+    step_ = bucket if 0 < bucket < big_l else big_l
+    sizes = sorted({min(big_l, s) for s in range(step_, big_l + step_, step_)})
+    longest = jnp.max(spans.length)
+    index = jnp.minimum(
+      jnp.searchsorted(jnp.asarray(sizes), longest), len(sizes) - 1
     )
+    p = jax.lax.switch(index, [run(s) for s in sizes], key, flat, memory)
     row_live = jnp.repeat(live.reshape(-1), k)
     return _unflatten(p._replace(ok=p.ok & row_live), b)
 
