@@ -4,13 +4,14 @@ plain Python-loop beam search over the same model and renderer.
   python -m benchmarks.search --lang=csg2d --model=small [--targets=8]
 
 Both searches use the policy and value models of size --model at random
-initial weights (as the reference's figures were taken), beam 64, k 3,
-on sampled targets that random weights do not solve, starting from a full
-beam of random programs, so every step expands a full frontier. The jitted search runs --steps steps on --targets targets
-at once; the Python loop decodes each edit token by token (full decoder
-pass per token, host grammar mask from lark's interactive parser), applies
-it to the host tree and renders and scores each node on its own, for
---python_nodes nodes. Compile time is excluded (one untimed call first).
+initial weights (as the reference's figures were taken), beam 64, k 3, on
+sampled targets that random weights do not solve, starting from a full beam
+of random programs, so every step expands a full frontier. The jitted
+search runs --steps steps on --targets targets at once; the Python loop
+decodes each edit token by token (a full decoder pass per token, the host
+grammar mask from lark's interactive parser), applies it to the host tree
+and renders and scores each node on its own, for --python_nodes nodes.
+Compile time is excluded (one untimed call first).
 """
 
 import time

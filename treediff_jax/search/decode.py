@@ -29,8 +29,8 @@ NEG = -1e30
 class PrefixCache(NamedTuple):
   """Per layer (tuples): key [R, H, Dh, Lp] and value [R, H, Lp, Dh] of the
   program tokens, cross_key [R, H, Dh, P] and cross_value [R, H, P, Dh] of
-  the image tokens (laid out for batched matmuls over (R, H)). length [R] int32: program
-  tokens of each row."""
+  the image tokens (laid out for batched matmuls over (R, H)). length [R]
+  int32: program tokens of each row."""
 
   key: tuple
   value: tuple
