@@ -16,7 +16,12 @@ from data_gen import filters
 from treediff_jax.dsl.examples import LABEL_MODES, make_training_example
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.rng import HostRng
+from treediff_jax.dsl.sampler import sample
 from treediff_jax.dsl.tokenizer import Tokenizer
+
+# "whole_program": the autoregressive baseline's examples, the target program
+# decoded from a blank current program (see `make_example`).
+ALL_LABEL_MODES = LABEL_MODES + ("whole_program",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +51,9 @@ class ExampleConfig:
       raise ValueError(
         f"max_noise_steps must be >= 1, got {self.max_noise_steps}"
       )
-    if self.label_mode not in LABEL_MODES:
+    if self.label_mode not in ALL_LABEL_MODES:
       raise ValueError(
-        f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}"
+        f"label_mode must be one of {ALL_LABEL_MODES}, got {self.label_mode!r}"
       )
     if self.label_mode == "last_mutation" and self.rho != 0:
       raise ValueError("label_mode='last_mutation' needs rho=0")
@@ -80,6 +85,10 @@ def make_example(
     target_tokens: [L] int32 padded target program.
     steps_left: [] int32 reverse-path steps from current to target (>= 1).
     edit_position: [] int32 token index of the edited node.
+
+  With label_mode "whole_program" the current program is empty (all
+  <PAD>), the sequence is `<SOS> <POS 0> target <EOS>`, steps_left is 1
+  and edit_position 0.
   """
   lang = get_language(config.lang)
   tok = _tokenizer(config.lang)
@@ -87,6 +96,10 @@ def make_example(
   target_filter = None
   if config.reject_empty:
     target_filter = functools.partial(filters.looks_nonempty, lang.name)
+  if config.label_mode == "whole_program":
+    return _whole_program_example(
+      lang, tok, rng, config, target_filter, max_tries
+    )
   for _ in range(max_tries):
     ex = make_training_example(
       lang,
@@ -117,6 +130,30 @@ def make_example(
     }
   raise ValueError(
     f"{config.lang}: no example within the token budget in {max_tries} tries"
+  )
+
+
+def _whole_program_example(lang, tok, rng, config, target_filter, max_tries):
+  g = lang.grammar
+  for _ in range(max_tries):
+    target = sample(
+      g, g.start, config.min_primitives, config.max_primitives, rng
+    )
+    if target.ntok > lang.max_program_len or target.ntok + 3 > lang.seq_len:
+      continue
+    if target_filter is not None and not target_filter(target):
+      continue
+    tokens, mask = tok.program_sequence(target)
+    return {
+      "tokens": tokens,
+      "loss_mask": mask,
+      "current_tokens": np.zeros(lang.max_program_len, np.int32),
+      "target_tokens": tok.pad_program(tok.encode(target)),
+      "steps_left": np.int32(1),
+      "edit_position": np.int32(0),
+    }
+  raise ValueError(
+    f"{config.lang}: no program within the token budget in {max_tries} tries"
   )
 
 

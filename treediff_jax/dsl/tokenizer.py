@@ -169,6 +169,32 @@ class Tokenizer:
     mask[n + 1 : n + 3 + m] = 1.0
     return tokens, mask
 
+  def program_sequence(self, program: Node) -> tuple[np.ndarray, np.ndarray]:
+    """The whole program as an edit of the empty program at position 0:
+    `<SOS> <POS 0> program <EOS>`, for the autoregressive baseline.
+
+    Returns:
+      tokens: [seq_len] int32; loss_mask: [seq_len] float32, 1 after <SOS>.
+
+    Raises:
+      ValueError: the program does not fit `max_program_len`.
+    """
+    prog = self.encode(program)
+    n = len(prog)
+    if n > self.max_program_len or n + 3 > self.seq_len:
+      raise ValueError(
+        f"{self.language.name}: program of {n} tokens exceeds "
+        f"max_program_len={self.max_program_len}"
+      )
+    tokens = np.zeros(self.seq_len, np.int32)
+    tokens[0] = SOS
+    tokens[1] = self.position_token(0)
+    tokens[2 : 2 + n] = prog
+    tokens[2 + n] = EOS
+    mask = np.zeros(self.seq_len, np.float32)
+    mask[1 : 3 + n] = 1.0
+    return tokens, mask
+
   def split_edit_sequence(self, tokens) -> EditTokens:
     """Splits an edit sequence into program, position and replacement.
 

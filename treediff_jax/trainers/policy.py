@@ -83,9 +83,15 @@ class OneStepEvaluator:
   def __init__(self, config, graphdef, num_examples: int):
     self.lang = get_language(config.lang).name
     self.tok = Tokenizer(get_language(self.lang))
-    batch = common.validation_batch(
-      config, num_examples, rho=0.0, max_noise_steps=1, label_mode="path"
-    )
+    # The autoregressive baseline decodes whole programs: its rate is that
+    # of greedily decoded programs that meet their target.
+    self.whole_program = config.input.label_mode == "whole_program"
+    if self.whole_program:
+      batch = common.validation_batch(config, num_examples)
+    else:
+      batch = common.validation_batch(
+        config, num_examples, rho=0.0, max_noise_steps=1, label_mode="path"
+      )
     tokens = np.asarray(batch["tokens"])
     sos = np.argmax(tokens == SOS, axis=1)
     prefix = np.where(
@@ -95,6 +101,8 @@ class OneStepEvaluator:
     target, current = batch["target_image"], batch["current_image"]
     prefix, prefix_len = jnp.asarray(prefix), jnp.asarray(sos + 1)
     steps = get_language(self.lang).max_edit_len - 1
+    if self.whole_program:
+      steps = tokens.shape[1] - 1
     self._render = render_lib.renderer(self.lang)
     self._goal = jax.jit(functools.partial(goal_lib.goal_reached, self.lang))
 
@@ -112,9 +120,14 @@ class OneStepEvaluator:
     for row in seqs:
       try:
         split = self.tok.split_edit_sequence(row)
-        programs.append(
-          self.tok.apply_edit(split.program, split.position, split.replacement)
-        )
+        if self.whole_program:
+          programs.append(self.tok.decode(split.replacement))
+        else:
+          programs.append(
+            self.tok.apply_edit(
+              split.program, split.position, split.replacement
+            )
+          )
       except ValueError:  # includes ProgramSyntaxError
         programs.append(None)
     idx = [i for i, p in enumerate(programs) if p is not None]
