@@ -169,7 +169,9 @@ def _mixed_targets(lang, n, seed):
   return np.asarray(render.renderer(lang)(jnp.asarray(tp)))
 
 
-@pytest.mark.parametrize("lang", ["csg2d", "rainbow"])
+@pytest.mark.parametrize(
+  "lang", ["csg2d", pytest.param("rainbow", marks=pytest.mark.slow)]
+)
 def test_jitted_search_counts_nodes_like_the_python_loop(lang):
   targets = _mixed_targets(lang, 3, 1)
   starts = random_starts(lang, 3, 2, 2)
@@ -310,7 +312,9 @@ def test_eight_fake_devices_give_the_one_device_results():
   assert max(out["nodes"]) > 1
 
 
-@pytest.mark.parametrize("lang", ["csg2d", "tinysvg"])
+@pytest.mark.parametrize(
+  "lang", ["csg2d", pytest.param("tinysvg", marks=pytest.mark.slow)]
+)
 def test_cached_decoding_equals_the_full_decoder_pass(lang):
   """k edits per program through prefill + step give the logits of the
   full TreeDecoder forward pass on each edit sequence."""
@@ -351,3 +355,67 @@ def test_cached_decoding_equals_the_full_decoder_pass(lang):
         np.asarray(full[rows, index])[live],
         atol=2e-5,
       )
+
+
+def test_whole_program_examples_decode_to_their_target():
+  from data_gen.worker import ExampleConfig, make_example  # pylint: disable=g-import-not-at-top
+
+  tok = Tokenizer(get_language("csg2d"))
+  config = ExampleConfig(lang="csg2d", label_mode="whole_program")
+  for i in range(5):
+    ex = make_example(0, i, config)
+    split = tok.split_edit_sequence(ex["tokens"])
+    assert len(split.program) == 0 and split.position == 0
+    assert tok.decode(split.replacement) == tok.decode(ex["target_tokens"])
+    assert not ex["current_tokens"].any()
+    assert ex["loss_mask"][0] == 0 and ex["loss_mask"][1] == 1
+
+
+def test_autoregressive_sampling_counts_every_distinct_program():
+  lang = "rainbow"
+  n = 6
+  prop = proposers.whole_program_proposer(lang, _tiny(lang)[0], n)
+  targets = _mixed_targets(lang, 2, 3)
+  starts = np.zeros((2, 1, get_language(lang).max_program_len), np.int32)
+  cfg = SearchConfig(beam=1, k=n, max_steps=3, max_nodes=100, rank="log_prob")
+  key = jax.random.key(2)
+  r = jax.jit(lambda t, s, k: search(lang, cfg, prop, None, t, s, k))(
+    targets, starts, key
+  )
+  assert render.validate(lang, np.asarray(r.programs)) == [None, None]
+  # Recount: the distinct valid samples of each step, as a Python set.
+  seen = [set(), set()]
+  for step in range(3):
+    p = jax.jit(prop)(
+      jax.random.fold_in(key, step),
+      targets,
+      starts,
+      None,
+      jnp.ones((2, 1), bool),
+    )
+    toks, ok = np.asarray(p.tokens), np.asarray(p.ok)
+    assert render.validate(lang, toks[ok]) == [None] * int(ok.sum())
+    for i in range(2):
+      if not bool(r.solved[i]) or step < int(r.steps[i]):
+        seen[i] |= {tuple(t) for t, o in zip(toks[i], ok[i]) if o}
+  np.testing.assert_array_equal(np.asarray(r.nodes), [len(s) for s in seen])
+  # Plain rejection sampling: every valid sample is a node.
+  import dataclasses  # pylint: disable=g-import-not-at-top
+
+  cfg = dataclasses.replace(cfg, dedupe=False, max_steps=2)
+  r = jax.jit(lambda t, s, k: search(lang, cfg, prop, None, t, s, k))(
+    targets, starts, key
+  )
+  counted = np.zeros(2, int)
+  for step in range(2):
+    p = jax.jit(prop)(
+      jax.random.fold_in(key, step),
+      targets,
+      starts,
+      None,
+      jnp.ones((2, 1), bool),
+    )
+    for i in range(2):
+      if not bool(r.solved[i]) or step < int(r.steps[i]):
+        counted[i] += int(np.asarray(p.ok)[i].sum())
+  np.testing.assert_array_equal(np.asarray(r.nodes), counted)

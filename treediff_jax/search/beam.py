@@ -9,11 +9,11 @@ keeps the best `beam` as the next beam. A target stops as soon as one
 candidate meets its goal, when its node budget is spent, or when its
 frontier is empty. No host round trip happens inside the loop.
 
-Nodes are counted as renderer calls: the start program, then every
-candidate that survives deduplication (all of a step's candidates are
-rendered together, so a solving step counts its whole frontier). The
-candidates of a step are admitted in proposal order until the budget is
-reached.
+Nodes are counted as renderer calls: each distinct start program, then
+every candidate that survives deduplication (every valid candidate when
+`dedupe` is off). A step's candidates are rendered together, so a solving
+step counts its whole frontier; they are admitted in proposal order until
+the budget is reached.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class SearchConfig:
     left first), `log_prob` (summed edit log-probability along the path)
     or `goal` (graded goal value, for hill climbing).
   history: hashes of earlier nodes remembered per target (a ring buffer).
+  dedupe: drop candidates seen before (on the beam, in the history or
+    earlier in the same step). Without it every valid candidate is a node,
+    as in plain rejection sampling.
   """
 
   beam: int = 64
@@ -50,6 +53,7 @@ class SearchConfig:
   max_nodes: int = 10_000
   rank: str = "value"
   history: int = 4096
+  dedupe: bool = True
 
   def __post_init__(self):
     if self.rank not in RANKINGS:
@@ -138,6 +142,12 @@ def search(
   h0 = hash_tokens(starts)  # [B, n0, 2]
   # Equal start programs count once.
   first = ~_earlier_duplicate(h0, jnp.ones((b, n0), bool))
+  # An empty start (all <PAD>) is a placeholder for proposers that ignore
+  # the beam (the autoregressive baseline): live, but neither a node nor a
+  # solution.
+  drawn = jnp.any(starts != 0, axis=2)
+  hit0 = hit0 & drawn
+  g0 = jnp.where(drawn, g0, -jnp.inf)
   pick0 = jnp.where(jnp.any(hit0, 1), jnp.argmax(hit0, 1), jnp.argmax(g0, 1))
   beam = jnp.zeros((b, w, big_l), jnp.int32).at[:, :n0].set(starts)
   images = jnp.zeros((b, w) + img0.shape[2:], jnp.float32)
@@ -158,7 +168,7 @@ def search(
     solved=jnp.any(hit0, axis=1),
     best=jnp.take_along_axis(starts, pick0[:, None, None], 1)[:, 0],
     best_goal=jnp.take_along_axis(g0, pick0[:, None], 1)[:, 0],
-    nodes=jnp.sum(first, axis=1).astype(jnp.int32),
+    nodes=jnp.sum(first & drawn, axis=1).astype(jnp.int32),
     steps=jnp.zeros(b, jnp.int32),
   )
 
@@ -181,8 +191,10 @@ def search(
     )
     c = p.tokens.shape[1]
     hashes = hash_tokens(p.tokens)  # [B, C, 2]
-    new = p.ok & run[:, None] & ~_seen(hashes, s["table"], s["filled"])
-    new = new & ~_earlier_duplicate(hashes, new)
+    new = p.ok & run[:, None]
+    if config.dedupe:
+      new = new & ~_seen(hashes, s["table"], s["filled"])
+      new = new & ~_earlier_duplicate(hashes, new)
     budget = config.max_nodes - s["nodes"]
     new = new & (jnp.cumsum(new, axis=1) <= budget[:, None])
     flat = p.tokens.reshape(b * c, big_l)

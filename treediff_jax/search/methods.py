@@ -8,8 +8,11 @@ from checkpoints: what `launch.solve` and `launch.evaluate` run.
                           given).
   hill_climb              random grammar-valid mutations, greedy on the
                           graded goal value (no learning; no checkpoint).
-  ar, repl_flow           the autoregressive and REPL Flow baselines (not
-                          implemented yet: see `build`).
+  ar                      the autoregressive (CSGNet-style) baseline:
+                          rejection sampling of whole programs (64 a step)
+                          from a policy trained with label_mode
+                          "whole_program" (configs/ar_tiny.py).
+  repl_flow               REPL Flow (not implemented yet: see `build`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ DEFAULTS = {
   "tree_diffusion": SearchConfig(beam=1, k=1, max_steps=200, rank="log_prob"),
   "tree_diffusion_search": SearchConfig(beam=64, k=3, max_steps=30),
   "hill_climb": SearchConfig(beam=4, k=48, max_steps=200, rank="goal"),
+  # Rejection sampling: every sampled program is a renderer call.
+  "ar": SearchConfig(
+    beam=1, k=64, max_steps=200, rank="log_prob", dedupe=False
+  ),
 }
 
 
@@ -76,11 +83,11 @@ def build(
     raise ValueError(
       f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
     )
-  if method in ("ar", "repl_flow"):
+  if method == "repl_flow":
     raise NotImplementedError(
-      f"the {method} baseline needs its own trainer (whole programs, or "
-      "primitive-by-primitive with partial renders), which is not written "
-      "yet; evaluate tree_diffusion, tree_diffusion_search or hill_climb"
+      "the repl_flow baseline needs its own trainer (primitive by primitive, "
+      "seeing partial renders), which is not written yet; evaluate "
+      "tree_diffusion, tree_diffusion_search, ar or hill_climb"
     )
   config = DEFAULTS[method]
   fields = dict(overrides)
@@ -101,6 +108,13 @@ def build(
       )
     lang = pconfig.lang
     blank = bool(pconfig.input.blank_current)
+    whole = pconfig.input.label_mode == "whole_program"
+    if whole != (method == "ar"):
+      raise ValueError(
+        f"{checkpoint} holds a policy trained with label_mode="
+        f"{pconfig.input.label_mode!r}; {method} needs "
+        + ("'whole_program'" if method == "ar" else "an edit policy")
+      )
     if method == "tree_diffusion_search":
       if value_checkpoint:
         value, vconfig = loading.load_value(value_checkpoint)
@@ -114,7 +128,7 @@ def build(
   solve = make_solver(
     lang,
     config,
-    "hill_climb" if method == "hill_climb" else "tree_diffusion",
+    method if method in ("hill_climb", "ar") else "tree_diffusion",
     policy,
     value,
     blank_current=blank,

@@ -69,6 +69,7 @@ def sample_edits(
   spans: gt.ProgramSpans,
   scorer: _Scorer,
   temperature: float,
+  max_replacement: int = 0,
 ) -> Proposals:
   """Samples one edit per row and applies it.
 
@@ -79,6 +80,8 @@ def sample_edits(
     spans: parse of `programs`.
     scorer: logits source.
     temperature: softmax temperature (> 0).
+    max_replacement: most replacement tokens (0: the language's edit
+      budget, max_edit_len - 3).
 
   Returns:
     Proposals with leading [R].
@@ -87,7 +90,7 @@ def sample_edits(
   tok = Tokenizer(language)
   tables = gt.device_tables(lang)
   r, big_l = programs.shape
-  max_repl = language.max_edit_len - 3
+  max_repl = max_replacement or language.max_edit_len - 3
   rows = jnp.arange(r)
   n = spans.length
   carry, logits = scorer.start(r)
@@ -249,6 +252,54 @@ def policy_proposer(
     )
     p = jax.lax.switch(index, [run(s) for s in sizes], key, flat, memory)
     row_live = jnp.repeat(live.reshape(-1), k)
+    return _unflatten(p._replace(ok=p.ok & row_live), b)
+
+  return propose
+
+
+def whole_program_proposer(
+  lang: str, model, n: int, temperature: float = 1.0
+) -> Callable:
+  """The autoregressive baseline: samples n whole programs per target from
+  `model` (a policy trained with label_mode "whole_program": `<SOS>
+  <POS 0> program <EOS>` from the target and a blank current image),
+  grammar-constrained. The beam is ignored except for which targets run."""
+  language = get_language(lang)
+  name = language.name
+  big_l = language.max_program_len
+  start_symbol = language.grammar.start
+
+  def propose(key, targets, beam, images, live):
+    del images
+    b = beam.shape[0]
+    memory = model.encode(targets, jnp.zeros_like(targets))
+    empty = jnp.zeros((b, 1), jnp.int32)
+    prefix = decode.prefill(model.decoder, empty, memory, 0)
+    edits = decode.empty_edit_cache(prefix, n, big_l + 2)
+    r = b * n
+    site = jnp.zeros((r, big_l), bool).at[:, 0].set(True)
+    spans = gt.ProgramSpans(
+      valid=jnp.ones(r, bool),
+      length=jnp.zeros(r, jnp.int32),
+      site=site,
+      symbol=jnp.where(site, start_symbol, -1).astype(jnp.int32),
+      end=jnp.zeros((r, big_l), jnp.int32),
+    )
+
+    def start(_):
+      logits, c = decode.step(
+        model.decoder, prefix, edits, jnp.full(r, SOS, jnp.int32), 0
+      )
+      return c, logits
+
+    def nxt(c, t, slot):
+      return decode.step(model.decoder, prefix, c, t, slot)
+
+    programs = jnp.zeros((r, big_l), jnp.int32)
+    p = sample_edits(
+      name, key, programs, spans, _Scorer(start, nxt), temperature, big_l
+    )
+    row_live = jnp.repeat(jnp.any(live, axis=1), n)
     return _unflatten(p._replace(ok=p.ok & row_live), b)
 
   return propose

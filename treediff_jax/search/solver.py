@@ -5,6 +5,8 @@ Methods:
     log-probability when no value model is given).
   hill_climb: random grammar-valid mutations ranked by the graded goal value
     (no learning).
+  ar: rejection sampling of whole programs from the autoregressive
+    baseline (beam 1; k programs per target and step).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from treediff_jax.dsl.tokenizer import Tokenizer
 from treediff_jax.search import propose as proposers
 from treediff_jax.search.beam import SearchConfig, SearchResult, search
 
-METHODS = ("tree_diffusion", "hill_climb")
+METHODS = ("tree_diffusion", "hill_climb", "ar")
 
 
 def random_starts(lang: str, n: int, rng, max_primitives: int = 1):
@@ -91,6 +93,7 @@ def make_solver(
     divide over the mesh).
   """
   name = get_language(lang).name
+  max_len = get_language(lang).max_program_len
   if method not in METHODS:
     raise ValueError(
       f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
@@ -101,6 +104,10 @@ def make_solver(
     if config.rank != "goal":
       raise ValueError("hill_climb ranks by the goal value (rank='goal')")
     graphs, weights = (), ()
+  elif method == "ar":
+    if policy is None:
+      raise ValueError("ar needs a policy trained on whole programs")
+    graphs, weights = zip(nnx.split(policy))
   else:
     if policy is None:
       raise ValueError("tree_diffusion needs a policy model")
@@ -113,6 +120,12 @@ def make_solver(
   def solve(weights, targets, starts, key):
     if method == "hill_climb":
       propose = proposers.uniform_proposer(name, config.k)
+      value_fn = None
+    elif method == "ar":
+      model = nnx.merge(graphs[0], weights[0])
+      propose = proposers.whole_program_proposer(
+        name, model, config.k, temperature
+      )
       value_fn = None
     else:
       models = [nnx.merge(g, w) for g, w in zip(graphs, weights)]
@@ -142,6 +155,9 @@ def make_solver(
     int32 (default: one random one-primitive program per target, drawn
     from the seed when `key` is an int); key: PRNG key or int seed."""
     targets = check_targets(name, targets)
+    if method == "ar" and starts is None:
+      # A placeholder: whole programs are sampled from scratch.
+      starts = np.zeros((len(targets), 1, max_len), np.int32)
     if isinstance(key, int):
       if starts is None:
         starts = random_starts(name, len(targets), key)
