@@ -81,6 +81,7 @@ def plot(out_dir: str) -> str:
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
   fig, ax = plt.subplots(figsize=(6, 4))
+  titles = set()
   for name in sorted(os.listdir(out_dir)):
     if not name.endswith(".json"):
       continue
@@ -95,6 +96,8 @@ def plot(out_dir: str) -> str:
     ms = [r["solve_rate"][b]["mean"] for b in r["solve_rate"]]
     sd = [r["solve_rate"][b]["std"] for b in r["solve_rate"]]
     ax.errorbar(xs, ms, yerr=sd, marker="o", capsize=3, label=r["method"])
+    titles.add(f"{r['lang']}: {os.path.basename(r['testset'])}")
+  ax.set_title("; ".join(sorted(titles)))
   ax.set_xscale("log")
   ax.set_xlabel("nodes expanded (renderer calls)")
   ax.set_ylabel("share of problems solved")
@@ -167,7 +170,7 @@ def main(argv):
             solved=bool(r[1][j]),
             nodes=int(r[2][j]),
             steps=int(r[3][j]),
-            goal_value=float(r[4][j]),
+            goal_value=float(r[4][j]) if np.isfinite(r[4][j]) else None,
             wall_s=wall,
             program=tok.decode_text(r[0][j]),
           )

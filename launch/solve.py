@@ -165,7 +165,9 @@ def main(argv):
         program=text,
         solved=bool(r.solved[j]),
         nodes=int(r.nodes[j]),
-        goal_value=float(r.best_goal[j]),
+        goal_value=(
+          float(r.best_goal[j]) if np.isfinite(r.best_goal[j]) else None
+        ),
       )
       lines.append(line)
       print(json.dumps(line))
