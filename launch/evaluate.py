@@ -19,7 +19,7 @@ import time
 from absl import app, flags
 
 from launch import common
-from launch.solve import search_overrides  # noqa: F401  (defines flags)
+from launch.solve import build_method_or_exit  # also defines the flags
 
 _TESTSET = flags.DEFINE_string("testset", None, "Test set file or folder.")
 _BUDGETS = flags.DEFINE_string(
@@ -126,25 +126,21 @@ def main(argv):
 
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from treediff_jax import checkpointing, testsets  # pylint: disable=g-import-not-at-top
+  from treediff_jax import testsets  # pylint: disable=g-import-not-at-top
   from treediff_jax.dsl.languages import get_language  # pylint: disable=g-import-not-at-top
   from treediff_jax.dsl.tokenizer import Tokenizer  # pylint: disable=g-import-not-at-top
-  from treediff_jax.search import methods  # pylint: disable=g-import-not-at-top
 
+  method = build_method_or_exit(
+    FLAGS.method,
+    FLAGS.lang,
+    FLAGS.checkpoint,
+    FLAGS.value_checkpoint,
+    budgets[-1],
+  )
   try:
-    method = methods.build(
-      FLAGS.method,
-      lang=FLAGS.lang,
-      checkpoint=FLAGS.checkpoint,
-      value_checkpoint=FLAGS.value_checkpoint,
-      max_nodes=budgets[-1],
-      **search_overrides(),
-    )
     ts = testsets.load_testset(method.lang, _TESTSET.value)
-  except (ValueError, NotImplementedError) as e:
+  except ValueError as e:
     common.exit_with(str(e))
-  except checkpointing.CheckpointNotFoundError as e:
-    common.exit_with(f"no checkpoint: {e}")
   images = ts.images[: _LIMIT.value or None]
   tok = Tokenizer(get_language(method.lang))
   b = FLAGS.batch

@@ -68,6 +68,29 @@ def search_overrides() -> dict:
   return out
 
 
+def build_method_or_exit(
+  method: str, lang, checkpoint, value_checkpoint, max_nodes: int
+):
+  """`search.methods.build` with the search flags; exits with a one-line
+  message on a bad method, language or checkpoint."""
+  from treediff_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from treediff_jax.search import methods  # pylint: disable=g-import-not-at-top
+
+  try:
+    return methods.build(
+      method,
+      lang=lang,
+      checkpoint=checkpoint,
+      value_checkpoint=value_checkpoint,
+      max_nodes=max_nodes,
+      **search_overrides(),
+    )
+  except (ValueError, NotImplementedError) as e:
+    common.exit_with(str(e))
+  except checkpointing.CheckpointNotFoundError as e:
+    common.exit_with(f"no checkpoint: {e}")
+
+
 def side_by_side(target, image):
   """[H, W, C] float pair -> [H, 2W + 4, 3] uint8 (target | render)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -101,24 +124,13 @@ def main(argv):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
-  from treediff_jax import checkpointing, render, testsets  # pylint: disable=g-import-not-at-top
+  from treediff_jax import render, testsets  # pylint: disable=g-import-not-at-top
   from treediff_jax.dsl.languages import get_language  # pylint: disable=g-import-not-at-top
   from treediff_jax.dsl.tokenizer import Tokenizer  # pylint: disable=g-import-not-at-top
-  from treediff_jax.search import methods  # pylint: disable=g-import-not-at-top
 
-  try:
-    method = methods.build(
-      _METHOD.value,
-      lang=_LANG.value,
-      checkpoint=_CKPT.value,
-      value_checkpoint=_VALUE.value,
-      max_nodes=_MAX_NODES.value,
-      **search_overrides(),
-    )
-  except (ValueError, NotImplementedError) as e:
-    common.exit_with(str(e))
-  except checkpointing.CheckpointNotFoundError as e:
-    common.exit_with(f"no checkpoint: {e}")
+  method = build_method_or_exit(
+    _METHOD.value, _LANG.value, _CKPT.value, _VALUE.value, _MAX_NODES.value
+  )
   lang = get_language(method.lang)
   shape = lang.canvas_shape
   targets = []

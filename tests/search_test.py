@@ -169,6 +169,19 @@ def _mixed_targets(lang, n, seed):
   return np.asarray(render.renderer(lang)(jnp.asarray(tp)))
 
 
+def _compare_with_python_loop(lang, cfg, prop, targets, starts, seed):
+  """Runs the jitted search and the Python loop; asserts equal results."""
+  key = jax.random.key(seed)
+  got = jax.jit(lambda t, s, k: search(lang, cfg, prop, None, t, s, k))(
+    targets, starts, key
+  )
+  got = jax.tree.map(np.asarray, got)
+  want = python_search(lang, cfg, prop, targets, starts, key)
+  for field in ("nodes", "steps", "solved", "programs"):
+    np.testing.assert_array_equal(getattr(got, field), want[field])
+  return got
+
+
 @pytest.mark.parametrize(
   "lang", ["csg2d", pytest.param("rainbow", marks=pytest.mark.slow)]
 )
@@ -177,16 +190,8 @@ def test_jitted_search_counts_nodes_like_the_python_loop(lang):
   starts = random_starts(lang, 3, 2, 2)
   cfg = SearchConfig(beam=4, k=3, max_steps=6, max_nodes=40, rank="log_prob")
   prop = proposers.policy_proposer(lang, _tiny(lang)[0], 3)
-  key = jax.random.key(3)
-  got = jax.jit(lambda t, s, k: search(lang, cfg, prop, None, t, s, k))(
-    targets, starts, key
-  )
-  want = python_search(lang, cfg, prop, targets, starts, key)
-  np.testing.assert_array_equal(np.asarray(got.nodes), want["nodes"])
-  np.testing.assert_array_equal(np.asarray(got.steps), want["steps"])
-  np.testing.assert_array_equal(np.asarray(got.solved), want["solved"])
-  np.testing.assert_array_equal(np.asarray(got.programs), want["programs"])
-  assert np.asarray(got.nodes).max() > 3  # the search did expand nodes
+  got = _compare_with_python_loop(lang, cfg, prop, targets, starts, 3)
+  assert got.nodes.max() > 3  # the search did expand nodes
 
 
 def test_hill_climb_bookkeeping_matches_the_python_loop():
@@ -195,14 +200,8 @@ def test_hill_climb_bookkeeping_matches_the_python_loop():
   starts = random_starts(lang, 2, 5, 1)
   cfg = SearchConfig(beam=3, k=4, max_steps=5, max_nodes=25, rank="goal")
   prop = proposers.uniform_proposer(lang, 4)
-  key = jax.random.key(7)
-  got = jax.jit(lambda t, s, k: search(lang, cfg, prop, None, t, s, k))(
-    targets, starts, key
-  )
-  want = python_search(lang, cfg, prop, targets, starts, key)
-  np.testing.assert_array_equal(np.asarray(got.nodes), want["nodes"])
-  np.testing.assert_array_equal(np.asarray(got.programs), want["programs"])
-  assert int(np.asarray(got.nodes).max()) == 25  # budget reached exactly
+  got = _compare_with_python_loop(lang, cfg, prop, targets, starts, 7)
+  assert got.nodes.max() == 25  # budget reached exactly
 
 
 def test_solve_with_tiny_models_returns_valid_programs():

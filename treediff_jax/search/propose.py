@@ -157,6 +157,21 @@ def sample_edits(
   return Proposals(edited, ok, jnp.where(ok, logp, 0.0))
 
 
+def _cached_scorer(model, prefix, edits, rows: int) -> _Scorer:
+  """Logits from the policy's decoder with a prefix and an edit cache."""
+
+  def start(_):
+    logits, c = decode.step(
+      model.decoder, prefix, edits, jnp.full(rows, SOS, jnp.int32), 0
+    )
+    return c, logits
+
+  def nxt(c, t, slot):
+    return decode.step(model.decoder, prefix, c, t, slot)
+
+  return _Scorer(start, nxt)
+
+
 def _flatten(beam, images, live, k):
   b, w = beam.shape[:2]
   rep = lambda a: jnp.repeat(a.reshape((b * w,) + a.shape[2:]), k, axis=0)  # noqa: E731
@@ -227,19 +242,8 @@ def policy_proposer(
       def fn(key, flat, memory):
         prefix = decode.prefill(model.decoder, flat[:, :size], memory, 0)
         edits = decode.empty_edit_cache(prefix, k, language.max_edit_len)
-
-        def start(_):
-          logits, c = decode.step(
-            model.decoder, prefix, edits, jnp.full(r, SOS, jnp.int32), 0
-          )
-          return c, logits
-
-        def nxt(c, t, slot):
-          return decode.step(model.decoder, prefix, c, t, slot)
-
-        return sample_edits(
-          name, key, programs, spans_k, _Scorer(start, nxt), temperature
-        )
+        scorer = _cached_scorer(model, prefix, edits, r)
+        return sample_edits(name, key, programs, spans_k, scorer, temperature)
 
       return fn
 
@@ -286,19 +290,9 @@ def whole_program_proposer(
       end=jnp.zeros((r, big_l), jnp.int32),
     )
 
-    def start(_):
-      logits, c = decode.step(
-        model.decoder, prefix, edits, jnp.full(r, SOS, jnp.int32), 0
-      )
-      return c, logits
-
-    def nxt(c, t, slot):
-      return decode.step(model.decoder, prefix, c, t, slot)
-
     programs = jnp.zeros((r, big_l), jnp.int32)
-    p = sample_edits(
-      name, key, programs, spans, _Scorer(start, nxt), temperature, big_l
-    )
+    scorer = _cached_scorer(model, prefix, edits, r)
+    p = sample_edits(name, key, programs, spans, scorer, temperature, big_l)
     row_live = jnp.repeat(jnp.any(live, axis=1), n)
     return _unflatten(p._replace(ok=p.ok & row_live), b)
 
