@@ -134,18 +134,19 @@ def main(argv):
   lang = get_language(method.lang)
   shape = lang.canvas_shape
   targets = []
+  gray = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
   for p in paths:
     try:
       with Image.open(p) as img:
         img.load()
-        raw = np.asarray(img)
-    except OSError as e:
+        fitted = testsets.fit_image(img, shape)
+        size, mode = img.size, img.mode
+    except (OSError, ValueError) as e:
       common.exit_with(f"{p} is not a readable image: {e}")
-    fitted = testsets.fit_image(raw, shape)
-    if raw.shape[:2] != shape[:2] or (raw.ndim == 3) != (shape[2] == 3):
+    if size != (shape[1], shape[0]) or (mode in gray) != (shape[2] == 1):
       print(
-        f"note: {os.path.basename(p)} is {list(raw.shape)}; resized and "
-        f"converted to the {lang.name} canvas {list(shape)}"
+        f"note: {os.path.basename(p)} is {size[0]}x{size[1]} {mode}; "
+        f"resized and converted to the {lang.name} canvas {list(shape)}"
       )
     targets.append(fitted)
   targets = np.stack(targets)

@@ -109,7 +109,19 @@ def test_load_testset_reads_programs_pngs_and_npz(tmp_path):
   assert loaded.images.shape == (2,) + lang.canvas_shape
   assert loaded.names == ["0.png", "1.png"]
   assert np.abs(loaded.images - ts.images).mean() < 0.1
+  # Palette and 16-bit PNGs read as the picture they show.
+  rgb = render.to_uint8(ts.images[1])
+  Image.fromarray(rgb).convert("P").save(folder / "2_palette.png")
+  gray16 = (ts.images[1].mean(-1) * 65535).astype(np.uint16)
+  Image.fromarray(gray16).save(folder / "3_gray16.png")
+  more = testsets.load_testset("rainbow", str(folder))
+  assert np.abs(more.images[2] - ts.images[1]).mean() < 0.05
+  gray = ts.images[1].mean(-1, keepdims=True)
+  assert np.abs(more.images[3] - gray).mean() < 0.05
   npz = tmp_path / "t.npz"
+  (tmp_path / "broken.npz").write_bytes(b"not a zip")
+  with pytest.raises(ValueError, match="not a readable .npz"):
+    testsets.load_testset("rainbow", str(tmp_path / "broken.npz"))
   testsets.save_testset(str(npz), ts, {})
   with pytest.raises(ValueError, match="rainbow test set, not csg2d"):
     testsets.load_testset("csg2d", str(npz))

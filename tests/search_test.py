@@ -21,6 +21,7 @@ from treediff_jax.dsl.sampler import sample
 from treediff_jax.dsl.tokenizer import Tokenizer
 from treediff_jax.dsl.tree import edit_sites, node_at
 from treediff_jax.models.policy import PolicyModel, ValueModel
+from treediff_jax.render import goal
 from treediff_jax.search import propose as proposers
 from treediff_jax.search.beam import SearchConfig, search
 from treediff_jax.search.python_search import python_search
@@ -245,6 +246,35 @@ def test_oracle_edit_solves_at_depth_one(lang):
       assert nodes == 2
 
 
+def test_a_solving_step_counts_nodes_up_to_the_first_solution():
+  lang = "csg2d"
+  tok = Tokenizer(get_language(lang))
+  texts = [
+    "(Circle 1 2 3)",
+    "(Circle 4 5 6)",
+    "(Circle 8 8 4)",
+    "(Circle 7 7 7)",
+    "(Circle 9 9 2)",
+  ]
+  rows = render.pad_tokens(lang, texts, tok.max_program_len)
+  targets = render.render_programs(lang, [texts[3]])
+
+  def propose(key, targets, beam, images, live):
+    del key, targets, images
+    cands = jnp.asarray(rows[[1, 2, 3, 4]])[None]  # the 3rd one solves
+    return proposers.Proposals(
+      cands, jnp.ones((1, 4), bool) & live[:, :1], jnp.zeros((1, 4))
+    )
+
+  cfg = SearchConfig(beam=4, k=1, max_steps=3, rank="goal")
+  r = jax.jit(lambda t, s, k: search(lang, cfg, propose, None, t, s, k))(
+    targets, rows[:1], jax.random.key(0)
+  )
+  assert bool(r.solved[0]) and int(r.steps[0]) == 1
+  assert int(r.nodes[0]) == 1 + 3  # the start, then candidates 1..3
+  assert tok.decode_text(np.asarray(r.programs[0])) == texts[3]
+
+
 def test_hill_climb_solves_one_primitive_targets():
   lang = "csg2d"
   # One or two number edits away from the start; many samples per entry
@@ -371,19 +401,14 @@ def test_whole_program_examples_decode_to_their_target():
 
 
 def test_autoregressive_sampling_counts_every_distinct_program():
+
   lang = "rainbow"
   n = 6
   prop = proposers.whole_program_proposer(lang, _tiny(lang)[0], n)
   targets = _mixed_targets(lang, 2, 3)
   starts = np.zeros((2, 1, get_language(lang).max_program_len), np.int32)
-  cfg = SearchConfig(beam=1, k=n, max_steps=3, max_nodes=100, rank="log_prob")
   key = jax.random.key(2)
-  r = jax.jit(lambda t, s, k: search(lang, cfg, prop, None, t, s, k))(
-    targets, starts, key
-  )
-  assert render.validate(lang, np.asarray(r.programs)) == [None, None]
-  # Recount: the distinct valid samples of each step, as a Python set.
-  seen = [set(), set()]
+  samples = []  # per step: (tokens [2, n, L], ok [2, n], solves [2, n])
   for step in range(3):
     p = jax.jit(prop)(
       jax.random.fold_in(key, step),
@@ -394,27 +419,40 @@ def test_autoregressive_sampling_counts_every_distinct_program():
     )
     toks, ok = np.asarray(p.tokens), np.asarray(p.ok)
     assert render.validate(lang, toks[ok]) == [None] * int(ok.sum())
-    for i in range(2):
-      if not bool(r.solved[i]) or step < int(r.steps[i]):
-        seen[i] |= {tuple(t) for t, o in zip(toks[i], ok[i]) if o}
-  np.testing.assert_array_equal(np.asarray(r.nodes), [len(s) for s in seen])
-  # Plain rejection sampling: every valid sample is a node.
-  import dataclasses  # pylint: disable=g-import-not-at-top
+    images = np.asarray(
+      render.renderer(lang)(jnp.asarray(toks.reshape(2 * n, -1)))
+    ).reshape((2, n) + targets.shape[1:])
+    solves = np.asarray(goal.goal_reached(lang, images, targets[:, None]))
+    solves = solves & ok
+    samples.append((toks, ok, solves))
 
-  cfg = dataclasses.replace(cfg, dedupe=False, max_steps=2)
-  r = jax.jit(lambda t, s, k: search(lang, cfg, prop, None, t, s, k))(
-    targets, starts, key
-  )
-  counted = np.zeros(2, int)
-  for step in range(2):
-    p = jax.jit(prop)(
-      jax.random.fold_in(key, step),
-      targets,
-      starts,
-      None,
-      jnp.ones((2, 1), bool),
+  for dedupe in (True, False):
+    cfg = SearchConfig(
+      beam=1,
+      k=n,
+      max_steps=3,
+      max_nodes=100,
+      rank="log_prob",
+      dedupe=dedupe,
     )
+    r = jax.jit(
+      lambda t, s, k, cfg=cfg: search(lang, cfg, prop, None, t, s, k)
+    )(targets, starts, key)
+    assert render.validate(lang, np.asarray(r.programs)) == [None, None]
+    # Recount in Python: valid samples (distinct ones with dedupe) in
+    # order, stopping at the first that meets the goal.
     for i in range(2):
-      if not bool(r.solved[i]) or step < int(r.steps[i]):
-        counted[i] += int(np.asarray(p.ok)[i].sum())
-  np.testing.assert_array_equal(np.asarray(r.nodes), counted)
+      seen, count, solved = set(), 0, False
+      for toks, ok, solves in samples:
+        for t, o, hit in zip(toks[i], ok[i], solves[i]):
+          if not o or (dedupe and tuple(t) in seen):
+            continue
+          seen.add(tuple(t))
+          count += 1
+          if hit:
+            solved = True
+            break
+        if solved:
+          break
+      assert int(r.nodes[i]) == count, (dedupe, i)
+      assert bool(r.solved[i]) == solved

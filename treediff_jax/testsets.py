@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 
 import lz4.frame
 import numpy as np
@@ -167,22 +168,46 @@ def save_testset(path: str, testset: Testset, info: dict) -> None:
   )
 
 
-def fit_image(image: np.ndarray, shape) -> np.ndarray:
-  """One image (any size, gray/RGB/RGBA, uint8 or float) to `shape` float32.
+def _to_pil(image):
+  """An array (gray [H, W] or [H, W, 1], RGB, RGBA; uint8 0..255, uint16
+  0..65535, or float 0..1) to a PIL image."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
 
-  Resizes with bilinear filtering, composites alpha on white, and converts
-  colour to gray (or gray to colour) as the canvas needs.
+  a = np.asarray(image)
+  if a.ndim == 3 and a.shape[-1] == 1:
+    a = a[..., 0]
+  if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
+    raise ValueError(
+      f"an image must be [H, W] or [H, W, 1|3|4], got {list(a.shape)}"
+    )
+  if a.dtype == np.uint16:
+    a = a.astype(np.float32) / 65535.0
+  if a.dtype != np.uint8:
+    a = np.round(np.clip(a.astype(np.float32), 0, 1) * 255).astype(np.uint8)
+  return Image.fromarray(a)
+
+
+def fit_image(image, shape) -> np.ndarray:
+  """One image to the canvas `shape` (H, W, C): float32 in [0, 1].
+
+  `image` is a PIL image (any mode: palette, 16-bit, CMYK, with or without
+  alpha) or an array as `_to_pil` takes. Transparent pixels are composited
+  on white, colour is converted to gray (or gray to colour) as the canvas
+  needs, and other sizes are resized with bilinear filtering.
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
   h, w, c = shape
-  a = np.asarray(image)
-  if a.dtype != np.uint8:
-    a = np.round(np.clip(a.astype(np.float32), 0, 1) * 255).astype(np.uint8)
-  if a.ndim == 3 and a.shape[-1] == 1:
-    a = a[..., 0]
-  img = Image.fromarray(a)
-  if img.mode in ("RGBA", "LA", "P"):
+  img = image if isinstance(image, Image.Image) else _to_pil(image)
+  if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    scale = 65535.0 if img.mode.startswith("I;16") else 2.0**31 - 1
+    a = np.asarray(img, np.float32) / scale
+    img = _to_pil(np.clip(a, 0, 1))
+  elif img.mode == "F":
+    img = _to_pil(np.asarray(img, np.float32))
+  if img.mode in ("RGBA", "LA", "PA") or (
+    img.mode == "P" or "transparency" in img.info
+  ):
     img = img.convert("RGBA")
     white = Image.new("RGBA", img.size, (255, 255, 255, 255))
     img = Image.alpha_composite(white, img)
@@ -207,7 +232,7 @@ def load_images(lang: str, paths: list[str]) -> np.ndarray:
     try:
       with Image.open(p) as img:
         img.load()
-        out.append(fit_image(np.asarray(img), shape))
+        out.append(fit_image(img, shape))
     except (OSError, UnidentifiedImageError) as e:
       raise ValueError(f"{p} is not a readable image: {e}") from None
   return np.stack(out) if out else np.zeros((0,) + shape, np.float32)
@@ -234,17 +259,38 @@ def load_testset(lang: str, path: str) -> Testset:
     images = load_images(language.name, [os.path.join(path, f) for f in files])
     return Testset(language.name, images, None, files)
   if path.endswith(".npz"):
-    with np.load(path, allow_pickle=False) as z:
-      if "images" not in z:
-        raise ValueError(f"{path} has no 'images' array")
-      file_lang = str(z["lang"]) if "lang" in z else language.name
-      if file_lang != language.name:
-        raise ValueError(f"{path} is a {file_lang} test set, not {lang}")
-      images = np.asarray(z["images"])
-      programs = [str(p) for p in z["programs"]] if "programs" in z else []
-    if images.dtype == np.uint8:
-      images = images.astype(np.float32) / 255.0
-    if images.shape[1:] != language.canvas_shape:
+    try:
+      z = np.load(path, allow_pickle=False)
+      if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError("it holds one array, not named arrays")
+      with z:
+        names = set(z.files)
+        file_lang = str(z["lang"]) if "lang" in names else language.name
+        images = np.asarray(z["images"]) if "images" in names else None
+        programs = (
+          [str(p) for p in z["programs"]] if "programs" in names else []
+        )
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+      raise ValueError(f"{path} is not a readable .npz file: {e}") from None
+    if images is None:
+      raise ValueError(f"{path} has no 'images' array")
+    if file_lang != language.name:
+      raise ValueError(f"{path} is a {file_lang} test set, not {lang}")
+    if images.ndim not in (3, 4) or len(images) == 0:
+      raise ValueError(
+        f"{path}: images must be [N, H, W(, C)], got {list(images.shape)}"
+      )
+    if (
+      images.dtype != np.uint8
+      and not 0.0 <= images.min() <= images.max() <= 1.0
+    ):
+      raise ValueError(
+        f"{path}: float images must lie in [0, 1] (or store uint8 0..255)"
+      )
+    if images.shape[1:] == language.canvas_shape:
+      scale = 255.0 if images.dtype == np.uint8 else 1.0
+      images = images.astype(np.float32) / scale
+    else:
       images = np.stack([fit_image(im, language.canvas_shape) for im in images])
     names = [str(i) for i in range(len(images))]
     return Testset(
@@ -256,16 +302,17 @@ def load_testset(lang: str, path: str) -> Testset:
 
   try:
     with open(path) as f:
-      lines = [ln for ln in f.read().split("\n")]
+      numbered = list(enumerate(f.read().split("\n"), start=1))
   except (OSError, UnicodeDecodeError) as e:
     raise ValueError(f"cannot read programs from {path}: {e}") from None
-  if lines and lines[-1] == "":
-    lines.pop()
-  for i, line in enumerate(lines, start=1):
+  numbered = [(i, ln) for i, ln in numbered if ln.strip()]  # blank lines
+  lines = [ln for _, ln in numbered]
+  for i, line in numbered:
     try:
       language.grammar.parse(line)
     except ProgramSyntaxError as e:
-      raise ValueError(f"{path}, line {i}: {e}") from None
+      first = str(e).splitlines()[0]
+      raise ValueError(f"{path}, line {i}: {first}") from None
   if not lines:
     raise ValueError(f"{path} holds no programs")
   images = render.render_programs(language.name, lines)

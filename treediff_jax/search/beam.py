@@ -6,14 +6,17 @@ entry, drops candidates already seen (the beam, its history or an earlier
 candidate of the same step, compared by token-array hashes), renders every
 new candidate in one call of the rasteriser, goal-checks it, ranks it and
 keeps the best `beam` as the next beam. A target stops as soon as one
-candidate meets its goal, when its node budget is spent, or when its
-frontier is empty. No host round trip happens inside the loop.
+candidate meets its goal or when its node budget is spent. No host round
+trip happens inside the loop.
 
 Nodes are counted as renderer calls: each distinct start program, then
 every candidate that survives deduplication (every valid candidate when
-`dedupe` is off). A step's candidates are rendered together, so a solving
-step counts its whole frontier; they are admitted in proposal order until
-the budget is reached.
+`dedupe` is off), in proposal order, up to the budget. A step's candidates
+are rendered together, but a solving step counts only the candidates up to
+and including the first solving one, so the count at a solve equals what a
+run with that node budget would have used. A target whose candidates are
+all invalid or already seen keeps its beam and tries again at the next step
+(using no nodes) until `max_steps`.
 """
 
 from __future__ import annotations
@@ -202,11 +205,20 @@ def search(
     imgs = imgs.reshape((b, c) + imgs.shape[1:])
     g = goal.goal_value(name, imgs, targets[:, None])  # [B, C]
     hit = (g > threshold) & new
-    nodes = s["nodes"] + jnp.sum(new, axis=1).astype(jnp.int32)
     solved_now = jnp.any(hit, axis=1)
+    first_hit = jnp.argmax(hit, axis=1)
+    # Nodes in proposal order up to the first solving one: what a search
+    # that renders its candidates one by one would have used.
+    made = jnp.cumsum(new, axis=1).astype(jnp.int32)
+    used = jnp.where(
+      solved_now,
+      jnp.take_along_axis(made, first_hit[:, None], 1)[:, 0],
+      made[:, -1],
+    )
+    nodes = s["nodes"] + used
     # The solving candidate, else the best graded one seen.
     g_new = jnp.where(new, g, -jnp.inf)
-    pick = jnp.where(solved_now, jnp.argmax(hit, 1), jnp.argmax(g_new, 1))
+    pick = jnp.where(solved_now, first_hit, jnp.argmax(g_new, 1))
     pick_goal = jnp.take_along_axis(g_new, pick[:, None], 1)[:, 0]
     better = solved_now | (pick_goal > s["best_goal"])
     pick_tok = jnp.take_along_axis(p.tokens, pick[:, None, None], 1)[:, 0]

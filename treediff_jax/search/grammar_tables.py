@@ -243,7 +243,8 @@ def start_state(tables: GrammarTables, symbol, depth: int) -> DecodeState:
 
 def allowed(tables: GrammarTables, state: DecodeState, symbol) -> jnp.ndarray:
   """[V] bool: tokens that keep the prefix a valid derivation of `symbol`
-  (<EOS>: the prefix is complete). All False after an error or acceptance.
+  (<EOS>: the prefix is complete). All False after an error; after <EOS>
+  was accepted only <EOS> stays True.
 
   Exact: each candidate token is fed to a copy of the parser, as lark's
   interactive parser does (an LALR table alone can hold reduce actions that

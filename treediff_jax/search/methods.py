@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from treediff_jax.dsl.languages import get_language
 from treediff_jax.search.beam import SearchConfig
 from treediff_jax.search.solver import make_solver
 
@@ -97,18 +98,24 @@ def build(
   blank = False
   if method == "hill_climb":
     if lang is None:
-      raise ValueError("hill_climb needs a language")
+      raise ValueError("hill_climb needs a language (--lang)")
+    lang = get_language(lang).name
   else:
     if not checkpoint:
       raise ValueError(f"{method} needs --checkpoint (a policy workdir)")
     policy, pconfig = loading.load_policy(checkpoint)
-    if lang is not None and lang != pconfig.lang:
+    if lang is not None and get_language(lang).name != pconfig.lang:
       raise ValueError(
         f"{checkpoint} holds a {pconfig.lang} policy, not {lang}"
       )
     lang = pconfig.lang
     blank = bool(pconfig.input.blank_current)
     whole = pconfig.input.label_mode == "whole_program"
+    if whole and not blank:
+      raise ValueError(
+        f"{checkpoint}: an autoregressive policy must be trained with "
+        "input.blank_current=True (the sampler shows it a blank image)"
+      )
     if whole != (method == "ar"):
       raise ValueError(
         f"{checkpoint} holds a policy trained with label_mode="

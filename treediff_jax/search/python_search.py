@@ -78,7 +78,8 @@ def python_search(
           r = g[i, j]
         kids.append((j, r))
       hits = [j for j, _ in kids if hit[i, j]]
-      if hits:
+      if hits:  # nodes after the first solving one do not count
+        nodes[i] -= sum(1 for j, _ in kids if j > hits[0])
         solved[i] = True
         best[i], best_goal[i] = toks[i, hits[0]], g[i, hits[0]]
       elif kids:

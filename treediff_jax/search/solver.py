@@ -53,7 +53,8 @@ def check_targets(lang: str, targets) -> np.ndarray:
   """Checks target images: [B, H, W, C] float in [0, 1] of the canvas shape.
 
   Raises:
-    ValueError: naming the expected and the given shape.
+    ValueError: naming the expected and the given shape, or values outside
+      [0, 1].
   """
   shape = get_language(lang).canvas_shape
   t = np.asarray(targets)
@@ -62,6 +63,8 @@ def check_targets(lang: str, targets) -> np.ndarray:
       f"{lang} targets must have shape [B, {shape[0]}, {shape[1]}, "
       f"{shape[2]}], got {list(t.shape)}"
     )
+  if t.size and not 0.0 <= float(t.min()) <= float(t.max()) <= 1.0:
+    raise ValueError("targets must lie in [0, 1] (divide uint8 by 255)")
   return t.astype(np.float32)
 
 
@@ -107,6 +110,11 @@ def make_solver(
   elif method == "ar":
     if policy is None:
       raise ValueError("ar needs a policy trained on whole programs")
+    if config.beam != 1:
+      raise ValueError(
+        "ar samples whole programs from scratch: its beam must be 1 "
+        f"(got {config.beam}); k sets the programs per step"
+      )
     graphs, weights = zip(nnx.split(policy))
   else:
     if policy is None:
@@ -165,10 +173,14 @@ def make_solver(
     elif starts is None:
       raise ValueError("pass starts, or an int seed as key to draw them")
     starts = np.asarray(starts, np.int32)
-    if starts.ndim not in (2, 3) or len(starts) != len(targets):
+    if (
+      starts.ndim not in (2, 3)
+      or len(starts) != len(targets)
+      or starts.shape[-1] != max_len
+    ):
       raise ValueError(
         f"starts must be [B, L] or [B, S, L] with B = {len(targets)} "
-        f"targets, got {list(starts.shape)}"
+        f"targets and L = {max_len}, got {list(starts.shape)}"
       )
     return jitted(weights, targets, starts, key)
 
