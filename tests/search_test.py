@@ -116,7 +116,10 @@ def _tiny(lang):
   )
 
 
-@pytest.mark.parametrize("lang", NAMES)
+@pytest.mark.parametrize(
+  "lang",
+  ["csg2d", "rainbow", pytest.param("tinysvg", marks=pytest.mark.slow)],
+)
 @pytest.mark.parametrize("kind", ["uniform", "policy"])
 def test_every_proposed_edit_parses(lang, kind):
   language = get_language(lang)
