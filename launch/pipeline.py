@@ -2,7 +2,7 @@
 
   python -m launch.pipeline --out=/tmp/treediff_tiny
 
-On a 2-core CPU (about 11 minutes with the defaults, Rainbow): trains the
+On a 2-core CPU (about 20 minutes with the defaults, Rainbow): trains the
 tiny policy (800 steps), value model (300) and autoregressive baseline
 (400), samples an in-distribution test set (32 targets), evaluates tree
 diffusion with and without search, the autoregressive baseline and hill
