@@ -20,7 +20,7 @@ import time
 from absl import app, flags
 
 from launch import common
-from launch.solve import build_method_or_exit  # also defines the flags
+from launch.solve import build_method_or_exit, pad_batch  # also the flags
 
 _TESTSET = flags.DEFINE_string("testset", None, "Test set file or folder.")
 _BUDGETS = flags.DEFINE_string(
@@ -148,16 +148,14 @@ def main(argv):
   seeds = [FLAGS.seed + s for s in range(_SEEDS.value)]
   problems = []
   # Compile outside the timed calls (one untimed search of the first batch).
-  warm = images[:b]
-  warm = np.concatenate([warm, np.repeat(warm[-1:], b - len(warm), axis=0)])
-  [np.asarray(x) for x in method.solve(warm, key=0)]
+  [np.asarray(x) for x in method.solve(pad_batch(images[:b], b), key=0)]
   for seed in seeds:
     solved = 0
     progress(seed, 0, len(images), 0)
     for i in range(0, len(images), b):
       chunk = images[i : i + b]
       n = len(chunk)
-      padded = np.concatenate([chunk, np.repeat(chunk[-1:], b - n, axis=0)])
+      padded = pad_batch(chunk, b)
       t0 = time.perf_counter()
       r = method.solve(padded, key=seed * 1_000_003 + i)
       r = [np.asarray(x) for x in r]

@@ -91,6 +91,15 @@ def build_method_or_exit(
     common.exit_with(f"no checkpoint: {e}")
 
 
+def pad_batch(images, size: int):
+  """images [n, ...] with n <= size -> [size, ...], the last one repeated,
+  so every call of the jitted search sees one batch shape."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  extra = np.repeat(images[-1:], size - len(images), axis=0)
+  return np.concatenate([images, extra])
+
+
 def side_by_side(target, image):
   """[H, W, C] float pair -> [H, 2W + 4, 3] uint8 (target | render)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -157,7 +166,7 @@ def main(argv):
   for i in range(0, len(targets), b):
     chunk = targets[i : i + b]
     n = len(chunk)
-    padded = np.concatenate([chunk, np.repeat(chunk[-1:], b - n, axis=0)])
+    padded = pad_batch(chunk, b)
     r = method.solve(padded, key=_SEED.value + i)
     programs = np.asarray(r.programs)[:n]
     images = np.asarray(render.renderer(lang.name)(programs))

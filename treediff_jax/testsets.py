@@ -20,7 +20,6 @@ import numpy as np
 
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.sampler import sample
-from treediff_jax.dsl.tokenizer import Tokenizer
 
 KINDS = ("indist", "hard")
 HARD_PERCENTILE = 95.0
@@ -58,7 +57,6 @@ def _sample_programs(lang: str, n: int, rng, min_p: int, max_p: int):
   from treediff_jax.render.batch import nonempty  # pylint: disable=g-import-not-at-top
 
   language = get_language(lang)
-  tok = Tokenizer(language)
   programs, images = [], []
   while len(programs) < n:
     batch = []
@@ -72,7 +70,6 @@ def _sample_programs(lang: str, n: int, rng, min_p: int, max_p: int):
       if k and len(programs) < n:
         programs.append(p)
         images.append(im)
-  del tok
   return programs, np.stack(images)
 
 

@@ -172,10 +172,12 @@ def _cached_scorer(model, prefix, edits, rows: int) -> _Scorer:
   return _Scorer(start, nxt)
 
 
-def _flatten(beam, images, live, k):
+def _flatten(beam, live, k):
+  """beam [B, W, L], live [B, W] -> each entry k times: [B * W * k, L],
+  [B * W * k]."""
   b, w = beam.shape[:2]
-  rep = lambda a: jnp.repeat(a.reshape((b * w,) + a.shape[2:]), k, axis=0)  # noqa: E731
-  return rep(beam), rep(images), rep(live)
+  rows = jnp.repeat(beam.reshape(b * w, -1), k, axis=0)
+  return rows, jnp.repeat(live.reshape(b * w), k)
 
 
 def _unflatten(p: Proposals, b: int) -> Proposals:
@@ -192,7 +194,7 @@ def uniform_proposer(lang: str, k: int) -> Callable:
   def propose(key, targets, beam, images, live):
     del targets, images
     b = beam.shape[0]
-    programs, _, row_live = _flatten(beam, beam, live, k)
+    programs, row_live = _flatten(beam, live, k)
     spans = gt.parse_programs(gt.device_tables(name), programs, symbol)
     zeros = jnp.zeros((programs.shape[0], tok.vocab_size), jnp.float32)
     scorer = _Scorer(
