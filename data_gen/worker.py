@@ -13,6 +13,7 @@ import functools
 import numpy as np
 
 from data_gen import filters
+from treediff_jax.dsl import csg2d
 from treediff_jax.dsl.examples import LABEL_MODES, make_training_example
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.rng import HostRng
@@ -20,8 +21,10 @@ from treediff_jax.dsl.sampler import sample
 from treediff_jax.dsl.tokenizer import Tokenizer
 
 # "whole_program": the autoregressive baseline's examples, the target program
-# decoded from a blank current program (see `make_example`).
-ALL_LABEL_MODES = LABEL_MODES + ("whole_program",)
+# decoded from a blank current program; "repl": REPL Flow's examples (CSG2D),
+# the next primitive of the target's in-order sequence after the ones placed
+# so far (see `make_example`).
+ALL_LABEL_MODES = LABEL_MODES + ("whole_program", "repl")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +60,8 @@ class ExampleConfig:
       )
     if self.label_mode == "last_mutation" and self.rho != 0:
       raise ValueError("label_mode='last_mutation' needs rho=0")
+    if self.label_mode == "repl" and get_language(self.lang).name != "csg2d":
+      raise ValueError("label_mode='repl' (REPL Flow) needs lang csg2d")
 
 
 def example_rng(seed, index: int) -> HostRng:
@@ -88,7 +93,11 @@ def make_example(
 
   With label_mode "whole_program" the current program is empty (all
   <PAD>), the sequence is `<SOS> <POS 0> target <EOS>`, steps_left is 1
-  and edit_position 0.
+  and edit_position 0. With label_mode "repl" the current program is the
+  left-nested fold of the target's first j in-order primitives (j uniform in
+  [0, n), empty for j = 0), the sequence is `current, <SOS>, <POS 0>, op,
+  primitive, <EOS>` for primitive j + 1, steps_left is n - j and
+  edit_position 0.
   """
   lang = get_language(config.lang)
   tok = _tokenizer(config.lang)
@@ -100,6 +109,8 @@ def make_example(
     return _whole_program_example(
       lang, tok, rng, config, target_filter, max_tries
     )
+  if config.label_mode == "repl":
+    return _repl_example(lang, tok, rng, config, target_filter, max_tries)
   for _ in range(max_tries):
     ex = make_training_example(
       lang,
@@ -150,6 +161,36 @@ def _whole_program_example(lang, tok, rng, config, target_filter, max_tries):
       "current_tokens": np.zeros(lang.max_program_len, np.int32),
       "target_tokens": tok.pad_program(tok.encode(target)),
       "steps_left": np.int32(1),
+      "edit_position": np.int32(0),
+    }
+  raise ValueError(
+    f"{config.lang}: no program within the token budget in {max_tries} tries"
+  )
+
+
+def _repl_example(lang, tok, rng, config, target_filter, max_tries):
+  g = lang.grammar
+  for _ in range(max_tries):
+    target = sample(
+      g, g.start, config.min_primitives, config.max_primitives, rng
+    )
+    if target.ntok > lang.max_program_len:
+      continue
+    if target_filter is not None and not target_filter(target):
+      continue
+    steps = csg2d.repl_steps(g, target)
+    j = rng.below(len(steps))
+    current = csg2d.build_program(g, steps[:j])
+    tokens, mask = tok.repl_sequence(current, steps[j].op, steps[j].primitive)
+    empty = np.zeros(lang.max_program_len, np.int32)
+    return {
+      "tokens": tokens,
+      "loss_mask": mask,
+      "current_tokens": empty
+      if current is None
+      else tok.pad_program(tok.encode(current)),
+      "target_tokens": tok.pad_program(tok.encode(target)),
+      "steps_left": np.int32(len(steps) - j),
       "edit_position": np.int32(0),
     }
   raise ValueError(

@@ -182,6 +182,7 @@ def main(argv):
     testset=os.path.abspath(_TESTSET.value),
     checkpoint=FLAGS.checkpoint,
     value_checkpoint=FLAGS.value_checkpoint,
+    start_checkpoint=FLAGS.start_checkpoint,
     search=dict(vars(method.config)),
     budgets=budgets,
     seeds=seeds,

@@ -10,6 +10,10 @@ climbing at node budgets 50, 200 and 1000 over 2 seeds, and writes
 OUT/eval/METHOD.json and OUT/eval/solve_rate.png. Each stage is one of the
 launch commands (their command lines are printed); training resumes from
 OUT/policy etc. if the run is repeated.
+
+REPL Flow is a CSG2D baseline: add it with --lang=csg2d
+--methods=tree_diffusion_search,tree_diffusion,ar,repl_flow,hill_climb (its
+tiny policy trains --repl_steps steps into OUT/repl).
 """
 
 import os
@@ -25,6 +29,7 @@ _LANG = flags.DEFINE_string("lang", "rainbow", "Language.")
 _POLICY_STEPS = flags.DEFINE_integer("policy_steps", 800, "Policy steps.")
 _VALUE_STEPS = flags.DEFINE_integer("value_steps", 300, "Value steps.")
 _AR_STEPS = flags.DEFINE_integer("ar_steps", 400, "Autoregressive steps.")
+_REPL_STEPS = flags.DEFINE_integer("repl_steps", 800, "REPL Flow steps.")
 _N = flags.DEFINE_integer("n", 32, "Test targets.")
 _BUDGETS = flags.DEFINE_string("budgets", "50,200,1000", "Node budgets.")
 _SEEDS = flags.DEFINE_integer("seeds", 2, "Seeds per method.")
@@ -54,13 +59,18 @@ def main(argv):
       "tree_diffusion_search",
       "tree_diffusion",
       "ar",
+      "repl_flow",
       "hill_climb",
     ):
       common.exit_with(f"--methods: unknown or unavailable method {name!r}")
+  if "repl_flow" in _METHODS.value and lang != "csg2d":
+    common.exit_with(f"--methods: repl_flow needs --lang=csg2d, not {lang}")
   out = os.path.abspath(_OUT.value)
   os.makedirs(out, exist_ok=True)
   configs = "treediff_jax/configs"
-  policy, value, ar = (os.path.join(out, d) for d in ("policy", "value", "ar"))
+  policy, value, ar, repl = (
+    os.path.join(out, d) for d in ("policy", "value", "ar", "repl")
+  )
   methods = _METHODS.value
   if {"tree_diffusion_search", "tree_diffusion"} & set(methods):
     run(
@@ -82,6 +92,12 @@ def main(argv):
       f"--config={configs}/ar_tiny.py:lang={lang},steps={_AR_STEPS.value}",
       f"--workdir={ar}",
     )
+  if "repl_flow" in methods:
+    run(
+      "launch.train",
+      f"--config={configs}/repl_flow_tiny.py:steps={_REPL_STEPS.value}",
+      f"--workdir={repl}",
+    )
   testset = os.path.join(out, "testset.npz")
   run(
     "launch.make_testset",
@@ -102,6 +118,8 @@ def main(argv):
     ]
     if method == "ar":
       args.append(f"--checkpoint={ar}")
+    elif method == "repl_flow":
+      args.append(f"--checkpoint={repl}")
     elif method != "hill_climb":
       args.append(f"--checkpoint={policy}")
     if method == "tree_diffusion_search":

@@ -40,6 +40,14 @@ _BEAM = flags.DEFINE_integer("beam", 0, "Beam size (0: the method's).")
 _K = flags.DEFINE_integer("k", 0, "Edits per beam entry (0: the method's).")
 _STEPS = flags.DEFINE_integer("max_steps", 0, "Depth (0: the method's).")
 _BATCH = flags.DEFINE_integer("batch", 8, "Images solved together.")
+_START = flags.DEFINE_string(
+  "start_checkpoint",
+  None,
+  "Autoregressive policy workdir: tree diffusion starts from its samples.",
+)
+_START_SAMPLES = flags.DEFINE_integer(
+  "start_samples", 64, "Autoregressive start samples per image."
+)
 
 
 def image_paths(path: str) -> list[str]:
@@ -83,6 +91,8 @@ def build_method_or_exit(
       checkpoint=checkpoint,
       value_checkpoint=value_checkpoint,
       max_nodes=max_nodes,
+      start_checkpoint=_START.value,
+      start_samples=_START_SAMPLES.value,
       **search_overrides(),
     )
   except (ValueError, NotImplementedError) as e:

@@ -243,11 +243,11 @@ def test_solve_and_evaluate_explain_bad_inputs(tmp_path, checkpoints):
   res = _run(
     "launch.evaluate",
     "--method=repl_flow",
-    "--lang=csg2d",
+    f"--checkpoint={checkpoints['policy']}",
     f"--testset={tmp_path}",
     f"--out={tmp_path}/o",
   )
-  assert res.returncode != 0 and "not written yet" in res.stderr
+  assert res.returncode != 0 and "needs 'repl'" in res.stderr
   assert "Traceback" not in res.stderr
   res = _run(
     "launch.evaluate",

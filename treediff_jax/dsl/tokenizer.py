@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from treediff_jax.dsl import csg2d
 from treediff_jax.dsl.grammar import ProgramSyntaxError
 from treediff_jax.dsl.languages import Language
 from treediff_jax.dsl.tree import Node, replace_at, site_at_position
@@ -194,6 +195,55 @@ class Tokenizer:
     mask = np.zeros(self.seq_len, np.float32)
     mask[1 : 3 + n] = 1.0
     return tokens, mask
+
+  def repl_sequence(
+    self, program: Node | None, op: str, primitive: Node
+  ) -> tuple[np.ndarray, np.ndarray]:
+    """A REPL Flow step as an edit sequence: `program, <SOS>, <POS 0>, op,
+    primitive, <EOS>` (CSG2D; `program` None is the empty canvas, op "+").
+
+    Returns:
+      tokens: [seq_len] int32; loss_mask: [seq_len] float32, 1 after <SOS>.
+
+    Raises:
+      ValueError: the sequence does not fit `seq_len`.
+    """
+    prog = self.encode(program) if program is not None else []
+    action = [self.grammar.terminal_id[op] + NUM_SPECIAL]
+    action += list(self.encode(primitive))
+    n, m = len(prog), len(action)
+    if n > self.max_program_len or n + m + 3 > self.seq_len:
+      raise ValueError(
+        f"{self.language.name}: REPL step of {n} + {m} tokens does not fit "
+        f"seq_len={self.seq_len}"
+      )
+    tokens = np.zeros(self.seq_len, np.int32)
+    tokens[:n] = prog
+    tokens[n] = SOS
+    tokens[n + 1] = self.position_token(0)
+    tokens[n + 2 : n + 2 + m] = action
+    tokens[n + 2 + m] = EOS
+    mask = np.zeros(self.seq_len, np.float32)
+    mask[n + 1 : n + 3 + m] = 1.0
+    return tokens, mask
+
+  def apply_repl_action(self, program_ids, action_ids) -> Node:
+    """Appends a decoded REPL action (`op` then one primitive, token ids) to
+    a program (token ids; empty for the empty canvas).
+
+    Raises:
+      ProgramSyntaxError: the program or the primitive does not parse.
+      ValueError: the action is not an operator and one primitive.
+    """
+    action = [int(t) for t in np.asarray(action_ids).reshape(-1)]
+    ops = {self.grammar.terminal_id.get(o, -1) + NUM_SPECIAL: o for o in "+-"}
+    if not action or action[0] not in ops:
+      raise ValueError("a REPL action starts with the operator + or -")
+    primitive = self.decode(action[1:])
+    program = self.decode(program_ids) if np.any(program_ids) else None
+    return csg2d.append_step(
+      self.grammar, program, csg2d.Step(ops[action[0]], primitive)
+    )
 
   def split_edit_sequence(self, tokens) -> EditTokens:
     """Splits an edit sequence into program, position and replacement.

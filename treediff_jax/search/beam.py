@@ -106,6 +106,7 @@ def search(
   targets: jnp.ndarray,
   starts: jnp.ndarray,
   key: jnp.ndarray,
+  start_nodes: jnp.ndarray | None = None,
 ) -> SearchResult:
   """Beam search from `starts` towards `targets` (pure; jit it).
 
@@ -119,6 +120,8 @@ def search(
     starts: [B, L] or [B, S, L] int32 start programs (then <PAD>), at
       most `beam` per target; each distinct one counts as a node.
     key: PRNG key; step s uses fold_in(key, s).
+    start_nodes: optional [B] int32 nodes spent making the starts (then
+      the starts themselves are not counted again).
 
   Returns:
     SearchResult.
@@ -171,7 +174,9 @@ def search(
     solved=jnp.any(hit0, axis=1),
     best=jnp.take_along_axis(starts, pick0[:, None, None], 1)[:, 0],
     best_goal=jnp.take_along_axis(g0, pick0[:, None], 1)[:, 0],
-    nodes=jnp.sum(first & drawn, axis=1).astype(jnp.int32),
+    nodes=jnp.sum(first & drawn, axis=1).astype(jnp.int32)
+    if start_nodes is None
+    else start_nodes.astype(jnp.int32),
     steps=jnp.zeros(b, jnp.int32),
   )
 
@@ -231,6 +236,8 @@ def search(
       v = value_fn(tgt, imgs.reshape((b * c,) + imgs.shape[2:]))
       rank = -v.reshape(b, c)
     elif config.rank == "log_prob":
+      if p.restart is not None:
+        parent = jnp.where(p.restart, 0.0, parent)
       rank = parent + p.log_prob
     else:
       rank = g

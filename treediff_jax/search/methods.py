@@ -12,7 +12,12 @@ from checkpoints: what `launch.solve` and `launch.evaluate` run.
                           rejection sampling of whole programs (64 a step)
                           from a policy trained with label_mode
                           "whole_program" (configs/ar_tiny.py).
-  repl_flow               REPL Flow (not implemented yet: see `build`).
+  repl_flow               REPL Flow (CSG2D): programs grown one primitive
+                          at a time, seeing the partial render, from a
+                          policy trained with label_mode "repl"
+                          (configs/repl_flow_tiny.py); beam 64, k 3,
+                          ranked by summed step log-probability, entries
+                          that reach the training size limit start over.
 """
 
 from __future__ import annotations
@@ -39,7 +44,11 @@ DEFAULTS = {
   "ar": SearchConfig(
     beam=1, k=64, max_steps=200, rank="log_prob", dedupe=False
   ),
+  "repl_flow": SearchConfig(beam=64, k=3, max_steps=200, rank="log_prob"),
 }
+
+# The label mode each learned method's policy is trained with.
+LABEL_MODE = {"ar": "whole_program", "repl_flow": "repl"}
 
 
 @dataclasses.dataclass
@@ -60,6 +69,8 @@ def build(
   value_checkpoint: str | None = None,
   max_nodes: int | None = None,
   mesh=None,
+  start_checkpoint: str | None = None,
+  start_samples: int = 64,
   **overrides,
 ) -> Method:
   """Builds a method's solver.
@@ -71,11 +82,14 @@ def build(
     value_checkpoint: value training workdir (tree_diffusion_search).
     max_nodes: node budget per target.
     mesh: optional ("data",) mesh.
+    start_checkpoint: autoregressive policy workdir (tree diffusion
+      methods): start the search from the best of `start_samples` whole
+      programs it samples per target, each counted as a node; the method is
+      then named METHOD_from_ar.
     overrides: SearchConfig fields (beam, k, max_steps, ...).
 
   Raises:
     ValueError: unknown method, missing or mismatched checkpoint.
-    NotImplementedError: a baseline not built yet.
     checkpointing.CheckpointNotFoundError: no checkpoint at the path.
   """
   from treediff_jax import loading  # pylint: disable=g-import-not-at-top
@@ -84,18 +98,13 @@ def build(
     raise ValueError(
       f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
     )
-  if method == "repl_flow":
-    raise NotImplementedError(
-      "the repl_flow baseline needs its own trainer (primitive by primitive, "
-      "seeing partial renders), which is not written yet; evaluate "
-      "tree_diffusion, tree_diffusion_search, ar or hill_climb"
-    )
   config = DEFAULTS[method]
   fields = dict(overrides)
   if max_nodes is not None:
     fields["max_nodes"] = max_nodes
   policy = value = None
   blank = False
+  extra = {}
   if method == "hill_climb":
     if lang is None:
       raise ValueError("hill_climb needs a language (--lang)")
@@ -110,18 +119,42 @@ def build(
       )
     lang = pconfig.lang
     blank = bool(pconfig.input.blank_current)
-    whole = pconfig.input.label_mode == "whole_program"
-    if whole and not blank:
+    mode = pconfig.input.label_mode
+    if mode == "whole_program" and not blank:
       raise ValueError(
         f"{checkpoint}: an autoregressive policy must be trained with "
         "input.blank_current=True (the sampler shows it a blank image)"
       )
-    if whole != (method == "ar"):
+    need = LABEL_MODE.get(method)
+    if (mode if mode in LABEL_MODE.values() else None) != need:
       raise ValueError(
-        f"{checkpoint} holds a policy trained with label_mode="
-        f"{pconfig.input.label_mode!r}; {method} needs "
-        + ("'whole_program'" if method == "ar" else "an edit policy")
+        f"{checkpoint} holds a policy trained with label_mode={mode!r}; "
+        f"{method} needs " + (repr(need) if need else "an edit policy")
       )
+    if start_checkpoint:
+      if not method.startswith("tree_diffusion"):
+        raise ValueError(
+          f"--start_checkpoint (autoregressive starts) is for the tree "
+          f"diffusion methods, not {method}"
+        )
+      ar, ar_config = loading.load_policy(start_checkpoint)
+      if ar_config.input.label_mode != "whole_program":
+        raise ValueError(
+          f"{start_checkpoint} holds a policy trained with label_mode="
+          f"{ar_config.input.label_mode!r}; autoregressive starts need "
+          "'whole_program'"
+        )
+      if ar_config.lang != lang:
+        raise ValueError(
+          f"{start_checkpoint} holds a {ar_config.lang} policy, not {lang}"
+        )
+      extra.update(start_policy=ar, start_samples=start_samples)
+    if method == "repl_flow":
+      if value_checkpoint:
+        raise ValueError(
+          "repl_flow ranks by step log-probability; it takes no value model"
+        )
+      extra["max_primitives"] = int(pconfig.input.max_primitives)
     if method == "tree_diffusion_search":
       if value_checkpoint:
         value, vconfig = loading.load_value(value_checkpoint)
@@ -135,10 +168,12 @@ def build(
   solve = make_solver(
     lang,
     config,
-    method if method in ("hill_climb", "ar") else "tree_diffusion",
+    method if method in ("hill_climb", "ar", "repl_flow") else "tree_diffusion",
     policy,
     value,
     blank_current=blank,
     mesh=mesh,
+    **extra,
   )
-  return Method(method, lang, config, solve, blank)
+  name = f"{method}_from_ar" if start_checkpoint else method
+  return Method(name, lang, config, solve, blank)

@@ -33,11 +33,14 @@ NEG = -1e30
 class Proposals(NamedTuple):
   """Edited programs. tokens [..., L] int32; ok [...] bool: a complete,
   grammar-valid edit that fits L tokens; log_prob [...] float32 of the edit
-  under the proposer (0 where not ok)."""
+  under the proposer (0 where not ok); restart: optional [...] bool, the
+  candidate starts a new program instead of extending its parent (its
+  log-probability is not added to the parent's)."""
 
   tokens: jnp.ndarray
   ok: jnp.ndarray
   log_prob: jnp.ndarray
+  restart: jnp.ndarray | None = None
 
 
 class _Scorer(NamedTuple):
@@ -52,7 +55,7 @@ class _Scorer(NamedTuple):
   next: Callable
 
 
-def _categorical(key, logits, mask, temperature):
+def categorical(key, logits, mask, temperature):
   """Samples one token per row among `mask`; returns (token, log prob,
   any allowed)."""
   z = jnp.where(mask, logits / temperature, NEG)
@@ -60,6 +63,94 @@ def _categorical(key, logits, mask, temperature):
   tok = jax.random.categorical(key, z, axis=-1).astype(jnp.int32)
   lp = jnp.take_along_axis(logp, tok[:, None], axis=1)[:, 0]
   return tok, lp, mask.any(-1)
+
+
+def sample_derivation(
+  lang: str,
+  key: jnp.ndarray,
+  scorer: _Scorer,
+  carry,
+  prev: jnp.ndarray,
+  first_slot: int,
+  symbol: jnp.ndarray,
+  ok: jnp.ndarray,
+  temperature: float,
+  max_len: int,
+  banned: dict | None = None,
+):
+  """Samples, token by token, one derivation of `symbol` per row.
+
+  Args:
+    lang: language name (static).
+    key: PRNG key.
+    scorer: logits source; `carry` its state.
+    prev: [R] int32 the token in edit slot `first_slot` (already sampled;
+      fed to the scorer first).
+    first_slot: edit slot of `prev` (static).
+    symbol: [R] int32 nonterminal each row derives.
+    ok: [R] bool rows to decode (others are done from the start).
+    temperature: softmax temperature (> 0).
+    max_len: most tokens in a derivation (static).
+    banned: optional {index: token ids} tokens not allowed at that index of
+      the derivation (static), on top of the grammar mask.
+
+  Returns:
+    tokens [R, max_len] int32, length [R] int32, ok [R] bool (a complete
+    derivation within max_len), log_prob [R] float32 of its tokens and
+    <EOS>.
+  """
+  tables = gt.device_tables(lang)
+  r = prev.shape[0]
+  rows = jnp.arange(r)
+  parse = jax.vmap(lambda s: gt.start_state(tables, s, max_len + 3))(symbol)
+  bans = {
+    i: jnp.zeros(tables.action.shape[1], bool).at[jnp.asarray(t)].set(True)
+    for i, t in (banned or {}).items()
+  }
+
+  def cond(c):
+    j, done = c[0], c[3]
+    return (j <= max_len) & ~jnp.all(done)
+
+  def body(c):
+    j, key, carry, done, ok, prev, parse, repl, m, logp = c
+    logits, carry = scorer.next(carry, prev, j + first_slot)
+    mask = jax.vmap(lambda s, y: gt.allowed(tables, s, y))(parse, symbol)
+    for i, ban in bans.items():
+      mask = mask & ~(ban[None] & (j == i))
+    key, sub = jax.random.split(key)
+    t, lp, any_ok = categorical(sub, logits, mask, temperature)
+    live = ~done
+    parse = jax.tree.map(
+      lambda a, b: jnp.where(live.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
+      jax.vmap(lambda s, x, y: gt.feed(tables, s, x, y))(parse, t, symbol),
+      parse,
+    )
+    ok = ok & (any_ok | done)
+    is_eos = live & (t == EOS)
+    write = live & ~is_eos & (j < max_len)
+    col = jnp.minimum(j, max_len - 1)
+    repl = repl.at[rows, col].set(jnp.where(write, t, repl[rows, col]))
+    m = m + write.astype(jnp.int32)
+    logp = logp + jnp.where(live, lp, 0.0)
+    done = done | is_eos | ~any_ok
+    return j + 1, key, carry, done, ok, t, parse, repl, m, logp
+
+  init = (
+    jnp.array(0, jnp.int32),
+    key,
+    carry,
+    ~ok,
+    ok,
+    prev,
+    parse,
+    jnp.zeros((r, max(max_len, 1)), jnp.int32),
+    jnp.zeros(r, jnp.int32),
+    jnp.zeros(r, jnp.float32),
+  )
+  out = jax.lax.while_loop(cond, body, init)
+  _, _, _, done, ok, _, parse, repl, m, logp = out
+  return repl, m, ok & done & parse.accepted, logp
 
 
 def sample_edits(
@@ -88,11 +179,9 @@ def sample_edits(
   """
   language = get_language(lang)
   tok = Tokenizer(language)
-  tables = gt.device_tables(lang)
   r, big_l = programs.shape
   max_repl = max_replacement or language.max_edit_len - 3
   rows = jnp.arange(r)
-  n = spans.length
   carry, logits = scorer.start(r)
   # <POS p> for editable nodes only.
   vocab = logits.shape[-1]
@@ -102,62 +191,29 @@ def sample_edits(
     spans.site, jnp.clip(pos_ids, 0, big_l - 1), axis=1
   )
   key, sub = jax.random.split(key)
-  pos_tok, logp, any_site = _categorical(sub, logits, site_mask, temperature)
+  pos_tok, pos_logp, any_site = categorical(sub, logits, site_mask, temperature)
   position = jnp.clip(pos_tok - tok.pos_offset, 0, big_l - 1)
   symbol = jnp.maximum(spans.symbol[rows, position], 0)
-  ok = spans.valid & any_site
-  parse = jax.vmap(lambda s: gt.start_state(tables, s, max_repl + 3))(symbol)
-
-  def cond(c):
-    j, done = c[0], c[3]
-    return (j <= max_repl) & ~jnp.all(done)
-
-  def body(c):
-    j, key, carry, done, ok, prev, parse, repl, m, logp = c
-    logits, carry = scorer.next(carry, prev, j + 1)
-    mask = jax.vmap(lambda s, y: gt.allowed(tables, s, y))(parse, symbol)
-    key, sub = jax.random.split(key)
-    t, lp, any_ok = _categorical(sub, logits, mask, temperature)
-    live = ~done
-    parse = jax.tree.map(
-      lambda a, b: jnp.where(live.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
-      jax.vmap(lambda s, x, y: gt.feed(tables, s, x, y))(parse, t, symbol),
-      parse,
-    )
-    ok = ok & (any_ok | done)
-    is_eos = live & (t == EOS)
-    write = live & ~is_eos & (j < max_repl)
-    repl = repl.at[rows, jnp.minimum(j, max_repl - 1)].set(
-      jnp.where(write, t, repl[rows, jnp.minimum(j, max_repl - 1)])
-    )
-    m = m + write.astype(jnp.int32)
-    logp = logp + jnp.where(live, lp, 0.0)
-    done = done | is_eos | ~any_ok
-    return j + 1, key, carry, done, ok, t, parse, repl, m, logp
-
-  init = (
-    jnp.array(0, jnp.int32),
+  repl, m, ok, logp = sample_derivation(
+    language.name,
     key,
+    scorer,
     carry,
-    ~ok,
-    ok,
     pos_tok,
-    parse,
-    jnp.zeros((r, max(max_repl, 1)), jnp.int32),
-    jnp.zeros(r, jnp.int32),
-    logp,
+    1,
+    symbol,
+    spans.valid & any_site,
+    temperature,
+    max_repl,
   )
-  out = jax.lax.while_loop(cond, body, init)
-  _, _, _, done, ok, _, parse, repl, m, logp = out
-  ok = ok & done & parse.accepted
   edited, fits = apply_edit(
-    programs, n, position, spans.end[rows, position], repl, m
+    programs, spans.length, position, spans.end[rows, position], repl, m
   )
   ok = ok & fits
-  return Proposals(edited, ok, jnp.where(ok, logp, 0.0))
+  return Proposals(edited, ok, jnp.where(ok, pos_logp + logp, 0.0))
 
 
-def _cached_scorer(model, prefix, edits, rows: int) -> _Scorer:
+def cached_scorer(model, prefix, edits, rows: int) -> _Scorer:
   """Logits from the policy's decoder with a prefix and an edit cache."""
 
   def start(_):
@@ -206,6 +262,18 @@ def uniform_proposer(lang: str, k: int) -> Callable:
   return propose
 
 
+def by_length(run: Callable, longest, big_l: int, bucket: int, *args):
+  """Calls `run(size)(*args)` for the smallest multiple `size` of `bucket`
+  (capped at big_l) that is at least `longest` ([] int32, traced): one
+  compiled branch per multiple, chosen by `lax.switch`."""
+  step_ = bucket if 0 < bucket < big_l else big_l
+  sizes = sorted({min(big_l, s) for s in range(step_, big_l + step_, step_)})
+  index = jnp.minimum(
+    jnp.searchsorted(jnp.asarray(sizes), longest), len(sizes) - 1
+  )
+  return jax.lax.switch(index, [run(s) for s in sizes], *args)
+
+
 def policy_proposer(
   lang: str,
   model,
@@ -244,19 +312,13 @@ def policy_proposer(
       def fn(key, flat, memory):
         prefix = decode.prefill(model.decoder, flat[:, :size], memory, 0)
         edits = decode.empty_edit_cache(prefix, k, language.max_edit_len)
-        scorer = _cached_scorer(model, prefix, edits, r)
+        scorer = cached_scorer(model, prefix, edits, r)
         return sample_edits(name, key, programs, spans_k, scorer, temperature)
 
       return fn
 
-    big_l = flat.shape[1]
-    step_ = bucket if 0 < bucket < big_l else big_l
-    sizes = sorted({min(big_l, s) for s in range(step_, big_l + step_, step_)})
     longest = jnp.max(spans.length)
-    index = jnp.minimum(
-      jnp.searchsorted(jnp.asarray(sizes), longest), len(sizes) - 1
-    )
-    p = jax.lax.switch(index, [run(s) for s in sizes], key, flat, memory)
+    p = by_length(run, longest, flat.shape[1], bucket, key, flat, memory)
     row_live = jnp.repeat(live.reshape(-1), k)
     return _unflatten(p._replace(ok=p.ok & row_live), b)
 
@@ -293,7 +355,7 @@ def whole_program_proposer(
     )
 
     programs = jnp.zeros((r, big_l), jnp.int32)
-    scorer = _cached_scorer(model, prefix, edits, r)
+    scorer = cached_scorer(model, prefix, edits, r)
     p = sample_edits(name, key, programs, spans, scorer, temperature, big_l)
     row_live = jnp.repeat(jnp.any(live, axis=1), n)
     return _unflatten(p._replace(ok=p.ok & row_live), b)

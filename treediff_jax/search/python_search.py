@@ -20,8 +20,10 @@ from treediff_jax.search.beam import SearchConfig
 def python_search(
   lang: str, config: SearchConfig, propose, targets, starts, key
 ) -> dict:
-  """Same arguments as `beam.search` (rank `log_prob` or `goal`); returns a
-  dict of NumPy arrays with the fields of `SearchResult`."""
+  """Same arguments as `beam.search` (rank `log_prob` or `goal`; one start
+  per target, all <PAD> for an empty start that is neither a node nor a
+  solution); returns a dict of NumPy arrays with the fields of
+  `SearchResult`."""
   name = get_language(lang).name
   if config.rank not in ("log_prob", "goal"):
     raise ValueError("python_search ranks by log_prob or goal only")
@@ -32,10 +34,12 @@ def python_search(
   b, big_l = starts.shape
   w = config.beam
   img0 = np.asarray(draw(starts))
-  solved = list(np.asarray(goal.goal_reached(name, img0, targets)))
-  best_goal = list(np.asarray(goal.goal_value(name, img0, targets)))
+  drawn = np.any(starts != 0, axis=1)
+  solved = list(np.asarray(goal.goal_reached(name, img0, targets)) & drawn)
+  g0 = np.asarray(goal.goal_value(name, img0, targets))
+  best_goal = list(np.where(drawn, g0, -np.inf).astype(np.float32))
   best = [starts[i].copy() for i in range(b)]
-  nodes = [1] * b
+  nodes = [int(d) for d in drawn]
   steps = [0] * b
   seen = [{tuple(starts[i])} for i in range(b)]
   beams = [[(starts[i], img0[i], 0.0)] for i in range(b)]
@@ -53,7 +57,8 @@ def python_search(
       for j, (t, im, _) in enumerate(beams[i]):
         beam[i, j], images[i, j], live[i, j] = t, im, run[i]
     p = propose(jax.random.fold_in(key, step), targets, beam, images, live)
-    toks, ok, lp = (np.asarray(a) for a in p)
+    toks, ok, lp = (np.asarray(a) for a in p[:3])
+    restart = np.zeros_like(ok) if p.restart is None else np.asarray(p.restart)
     c = toks.shape[1]
     imgs = np.asarray(draw(toks.reshape(b * c, big_l)))
     tgt = np.repeat(targets, c, axis=0)
@@ -72,6 +77,7 @@ def python_search(
         seen[i].add(h)
         nodes[i] += 1
         parent = beams[i][j // (c // w)][2] if c % w == 0 else 0.0
+        parent = 0.0 if restart[i, j] else parent
         if config.rank == "log_prob":
           r = np.float32(parent) + np.float32(lp[i, j])
         else:

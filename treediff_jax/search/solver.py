@@ -7,6 +7,10 @@ Methods:
     (no learning).
   ar: rejection sampling of whole programs from the autoregressive
     baseline (beam 1; k programs per target and step).
+  repl_flow: REPL Flow (CSG2D): programs grown one primitive at a time from
+    the empty canvas, k sampled steps per beam entry, ranked by summed
+    step log-probability (or the goal value); entries that reach
+    `max_primitives` start over.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from treediff_jax import render as render_lib
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.sampler import sample
 from treediff_jax.dsl.tokenizer import Tokenizer
+from treediff_jax.render import goal as goal_lib
 from treediff_jax.search import propose as proposers
+from treediff_jax.search import repl
 from treediff_jax.search.beam import SearchConfig, SearchResult, search
 
-METHODS = ("tree_diffusion", "hill_climb", "ar")
+METHODS = ("tree_diffusion", "hill_climb", "ar", "repl_flow")
 
 
 def random_starts(lang: str, n: int, rng, max_primitives: int = 1):
@@ -68,6 +75,66 @@ def check_targets(lang: str, targets) -> np.ndarray:
   return t.astype(np.float32)
 
 
+def autoregressive_starts(
+  lang: str,
+  model,
+  n: int,
+  beam: int,
+  targets: jnp.ndarray,
+  starts: jnp.ndarray,
+  key: jnp.ndarray,
+  temperature: float = 1.0,
+) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Start programs from the autoregressive baseline (pure; runs in jit).
+
+  Samples n whole programs per target from `model` (trained with label_mode
+  "whole_program"), renders them, and keeps the best `beam` by graded goal
+  value, filling up with the given `starts` (random programs) where fewer
+  samples are valid.
+
+  Args:
+    lang: language name (static).
+    model: the autoregressive PolicyModel.
+    n: samples per target (static).
+    beam: start programs kept per target (static).
+    targets: [B, H, W, C] float32.
+    starts: [B, S, L] int32 fallback starts.
+    key: PRNG key.
+    temperature: sampling temperature.
+
+  Returns:
+    starts [B, min(beam, S + n), L] int32 and nodes [B] int32: the samples
+    rendered (up to and including the first that meets the goal) plus the
+    fallback starts kept (the search renders those).
+  """
+  b, s_, big_l = starts.shape
+  propose = proposers.whole_program_proposer(lang, model, n, temperature)
+  p = propose(
+    key, targets, jnp.zeros((b, 1, big_l), jnp.int32), None, jnp.ones((b, 1))
+  )
+  images = render_lib.render(lang, p.tokens.reshape(b * n, big_l))
+  images = images.reshape((b, n) + images.shape[1:])
+  g = goal_lib.goal_value(lang, images, targets[:, None])  # [B, n]
+  hit = p.ok & (g > goal_lib.goal_threshold(lang))
+  made = jnp.cumsum(p.ok, axis=1).astype(jnp.int32)
+  used = jnp.where(
+    jnp.any(hit, 1),
+    jnp.take_along_axis(made, jnp.argmax(hit, 1)[:, None], 1)[:, 0],
+    made[:, -1],
+  )
+  drawn = jnp.any(starts != 0, axis=2)
+  # Valid samples by goal value, then the fallbacks, then nothing.
+  rank = jnp.concatenate(
+    [jnp.where(p.ok, g, -jnp.inf), jnp.where(drawn, -1e30, -jnp.inf)], 1
+  )
+  cand = jnp.concatenate([p.tokens, starts], axis=1)
+  top, idx = jax.lax.top_k(rank, min(beam, s_ + n))
+  kept = jnp.take_along_axis(cand, idx[:, :, None], axis=1)
+  kept = jnp.where(jnp.isfinite(top)[:, :, None], kept, 0)
+  fallbacks = jnp.sum(jnp.isfinite(top) & (idx >= n), axis=1)
+  return kept, used + fallbacks.astype(jnp.int32)
+
+
 def make_solver(
   lang: str,
   config: SearchConfig,
@@ -77,6 +144,10 @@ def make_solver(
   temperature: float = 1.0,
   blank_current: bool = False,
   mesh=None,
+  max_primitives: int = 8,
+  start_policy=None,
+  start_samples: int = 64,
+  start_blank_current: bool = True,
 ):
   """Builds the solver.
 
@@ -89,6 +160,11 @@ def make_solver(
     temperature: sampling temperature of the policy.
     blank_current: the policy was trained without the current image.
     mesh: optional 1-axis ("data",) mesh to shard targets over.
+    max_primitives: repl_flow programs start over at this many primitives.
+    start_policy: optional autoregressive PolicyModel (tree_diffusion):
+      the search starts from the best of `start_samples` whole programs it
+      samples per target (`autoregressive_starts`), every sample counted as
+      a node; the given or random starts only fill up.
 
   Returns:
     solve(targets [B, H, W, C] float32, starts=None, key=0) ->
@@ -116,6 +192,16 @@ def make_solver(
         f"(got {config.beam}); k sets the programs per step"
       )
     graphs, weights = zip(nnx.split(policy))
+  elif method == "repl_flow":
+    if policy is None:
+      raise ValueError("repl_flow needs a policy trained with label_mode repl")
+    if name != "csg2d":
+      raise ValueError(f"repl_flow is defined for csg2d, not {name}")
+    if config.rank == "value":
+      raise ValueError("repl_flow ranks by log_prob or goal, not value")
+    if max_primitives < 1:
+      raise ValueError("max_primitives must be at least 1")
+    graphs, weights = zip(nnx.split(policy))
   else:
     if policy is None:
       raise ValueError("tree_diffusion needs a policy model")
@@ -124,6 +210,13 @@ def make_solver(
     graphs, weights = zip(
       *[nnx.split(m) for m in (policy, value) if m is not None]
     )
+  if start_policy is not None:
+    if method != "tree_diffusion":
+      raise ValueError("autoregressive starts are for tree_diffusion")
+    if start_samples < 1:
+      raise ValueError("start_samples must be at least 1")
+    g_ar, w_ar = nnx.split(start_policy)
+    graphs, weights = graphs + (g_ar,), weights + (w_ar,)
 
   def solve(weights, targets, starts, key):
     if method == "hill_climb":
@@ -135,18 +228,37 @@ def make_solver(
         name, model, config.k, temperature
       )
       value_fn = None
+    elif method == "repl_flow":
+      model = nnx.merge(graphs[0], weights[0])
+      propose = repl.repl_proposer(
+        name, model, config.k, temperature, max_primitives, blank_current
+      )
+      value_fn = None
     else:
       models = [nnx.merge(g, w) for g, w in zip(graphs, weights)]
       propose = proposers.policy_proposer(
         name, models[0], config.k, temperature, blank_current
       )
       value_fn = None
-      if len(models) > 1:
+      if config.rank == "value":
         vm = models[1]
         value_fn = lambda t, c: vm(  # noqa: E731
           t, jnp.zeros_like(c) if blank_current else c
         )
-    return search(name, config, propose, value_fn, targets, starts, key)
+    spent = None
+    if start_policy is not None:
+      key, sub = jax.random.split(key)
+      starts, spent = autoregressive_starts(
+        name,
+        nnx.merge(graphs[-1], weights[-1]),
+        start_samples,
+        config.beam,
+        targets,
+        starts if starts.ndim == 3 else starts[:, None],
+        sub,
+        temperature,
+      )
+    return search(name, config, propose, value_fn, targets, starts, key, spent)
 
   if mesh is None:
     jitted = jax.jit(solve)
@@ -163,8 +275,8 @@ def make_solver(
     int32 (default: one random one-primitive program per target, drawn
     from the seed when `key` is an int); key: PRNG key or int seed."""
     targets = check_targets(name, targets)
-    if method == "ar" and starts is None:
-      # A placeholder: whole programs are sampled from scratch.
+    if method in ("ar", "repl_flow") and starts is None:
+      # A placeholder: programs are sampled from the empty canvas.
       starts = np.zeros((len(targets), 1, max_len), np.int32)
     if isinstance(key, int):
       if starts is None:

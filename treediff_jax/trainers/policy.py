@@ -78,15 +78,19 @@ def greedy_edits(model, target, current, prefix, prefix_len, steps: int):
 class OneStepEvaluator:
   """Can the model undo one mutation? Greedy-decode the edit for a fixed
   validation set of once-mutated targets, apply it, render, goal-check
-  against the clean target render."""
+  against the clean target render.
+
+  For the autoregressive baseline (label_mode "whole_program") the rate is
+  that of greedily decoded programs that meet their target; for REPL Flow
+  ("repl"), that of greedy steps whose program renders as the target's
+  program one primitive further.
+  """
 
   def __init__(self, config, graphdef, num_examples: int):
     self.lang = get_language(config.lang).name
     self.tok = Tokenizer(get_language(self.lang))
-    # The autoregressive baseline decodes whole programs: its rate is that
-    # of greedily decoded programs that meet their target.
-    self.whole_program = config.input.label_mode == "whole_program"
-    if self.whole_program:
+    self.mode = config.input.label_mode
+    if self.mode in ("whole_program", "repl"):
       batch = common.validation_batch(config, num_examples)
     else:
       batch = common.validation_batch(
@@ -97,13 +101,18 @@ class OneStepEvaluator:
     prefix = np.where(
       np.arange(tokens.shape[1])[None] <= sos[:, None], tokens, 0
     )
+    self._render = render_lib.renderer(self.lang)
     self.clean_target = batch["clean_target_image"]
+    if self.mode == "repl":
+      nxt = [self._program(row) for row in tokens]
+      self.clean_target = self._render(
+        jnp.asarray(render_lib.pad_tokens(self.lang, nxt))
+      )
     target, current = batch["target_image"], batch["current_image"]
     prefix, prefix_len = jnp.asarray(prefix), jnp.asarray(sos + 1)
     steps = get_language(self.lang).max_edit_len - 1
-    if self.whole_program:
+    if self.mode == "whole_program":
       steps = tokens.shape[1] - 1
-    self._render = render_lib.renderer(self.lang)
     self._goal = jax.jit(functools.partial(goal_lib.goal_reached, self.lang))
 
     @jax.jit
@@ -119,15 +128,7 @@ class OneStepEvaluator:
     programs = []
     for row in seqs:
       try:
-        split = self.tok.split_edit_sequence(row)
-        if self.whole_program:
-          programs.append(self.tok.decode(split.replacement))
-        else:
-          programs.append(
-            self.tok.apply_edit(
-              split.program, split.position, split.replacement
-            )
-          )
+        programs.append(self._program(row))
       except ValueError:  # includes ProgramSyntaxError
         programs.append(None)
     idx = [i for i, p in enumerate(programs) if p is not None]
@@ -142,6 +143,15 @@ class OneStepEvaluator:
       "one_step_goal_rate": float(solved.mean()),
       "valid_edit_rate": len(idx) / max(len(programs), 1),
     }
+
+  def _program(self, sequence):
+    """The program an edit sequence leads to (ValueError if none)."""
+    split = self.tok.split_edit_sequence(sequence)
+    if self.mode == "whole_program":
+      return self.tok.decode(split.replacement)
+    if self.mode == "repl":
+      return self.tok.apply_repl_action(split.program, split.replacement)
+    return self.tok.apply_edit(split.program, split.position, split.replacement)
 
 
 def _model_cls(config):
