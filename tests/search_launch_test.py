@@ -251,6 +251,16 @@ def test_solve_and_evaluate_explain_bad_inputs(tmp_path, checkpoints):
   assert "Traceback" not in res.stderr
   res = _run(
     "launch.evaluate",
+    "--method=tree_diffusion",
+    f"--checkpoint={checkpoints['policy']}",
+    f"--start_checkpoint={checkpoints['policy']}",
+    f"--testset={tmp_path}",
+    f"--out={tmp_path}/o",
+  )
+  assert res.returncode != 0 and "starts need 'whole_program'" in res.stderr
+  assert "Traceback" not in res.stderr
+  res = _run(
+    "launch.evaluate",
     "--method=ar",
     f"--checkpoint={checkpoints['policy']}",
     f"--testset={tmp_path}",
@@ -301,3 +311,50 @@ def test_pipeline_trains_tiny_models_that_solve_problems(tmp_path):
   assert (out / "eval" / "solve_rate.png").stat().st_size > 0
   # A few minutes of training already solve some in-distribution targets.
   assert rates["tree_diffusion_search"] > 0, rates
+  # The search also starts from the autoregressive baseline's samples.
+  res = _run(
+    "launch.evaluate",
+    "--method=tree_diffusion_search",
+    f"--checkpoint={out / 'policy'}",
+    f"--value_checkpoint={out / 'value'}",
+    f"--start_checkpoint={out / 'ar'}",
+    "--start_samples=16",
+    f"--testset={out / 'testset.npz'}",
+    "--budgets=50,1000",
+    "--seeds=1",
+    f"--out={out / 'eval'}",
+    timeout=900,
+  )
+  assert res.returncode == 0, res.stderr[-3000:]
+  r = json.loads(
+    (out / "eval" / "tree_diffusion_search_from_ar.json").read_text()
+  )
+  assert r["start_checkpoint"] == str(out / "ar")
+  assert all(p["nodes"] >= 1 for p in r["problems"])
+
+
+@pytest.mark.slow
+def test_pipeline_trains_and_evaluates_repl_flow_on_csg2d(tmp_path):
+  """REPL Flow (a CSG2D baseline) trained and evaluated by the main job."""
+  out = tmp_path / "csg"
+  res = _run(
+    "launch.pipeline",
+    f"--out={out}",
+    "--lang=csg2d",
+    "--methods=repl_flow,hill_climb",
+    "--repl_steps=200",
+    "--n=8",
+    "--budgets=50,500",
+    "--seeds=1",
+    timeout=1800,
+  )
+  assert res.returncode == 0, res.stderr[-3000:]
+  for method in ("repl_flow", "hill_climb"):
+    r = json.loads((out / "eval" / f"{method}.json").read_text())
+    assert len(r["problems"]) == 8 and r["lang"] == "csg2d"
+    for p in r["problems"]:
+      assert 1 <= p["nodes"] <= 500
+  res = _run(
+    "launch.pipeline", f"--out={out}", "--lang=rainbow", "--methods=repl_flow"
+  )
+  assert res.returncode != 0 and "needs --lang=csg2d" in res.stderr
