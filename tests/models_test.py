@@ -50,6 +50,31 @@ def test_stack_images_scales_to_unit_range():
   np.testing.assert_array_equal(np.asarray(s[0, 0, 0]), [1.0, -1.0, 1.0])
 
 
+@pytest.mark.parametrize("name", ["csg2d", "rainbow"])
+def test_split_patch_embedding_equals_the_stacked_convolution(name):
+  model = ValueModel(name, "tiny", rngs=nnx.Rngs(0))
+  enc = model.encoder
+  rng = np.random.default_rng(0)
+  shape = get_language(name).canvas_shape
+  t = jnp.asarray(rng.random((2,) + shape, np.float32))
+  c = jnp.asarray(rng.random((2, 3) + shape, np.float32))
+  want = []
+  for n in range(3):
+    x = enc.embed(stack_images(t, c[:, n]))  # the [p, p, 3C, D] convolution
+    x = x.reshape(2, -1, x.shape[-1]) + enc.pos[...]
+    for block in enc.blocks:
+      x = block(x)
+    want.append(enc.norm(x))
+  want = np.stack(want, axis=1)  # [2, 3, P, D]
+  np.testing.assert_allclose(enc.encode_pair(t, c), want, atol=2e-4)
+  np.testing.assert_allclose(
+    enc(stack_images(t, c[:, 1])), want[:, 1], atol=2e-4
+  )
+  score = model.score(t, c)
+  assert score.shape == (2, 3)
+  np.testing.assert_allclose(score[:, 2], model(t, c[:, 2]), atol=1e-5)
+
+
 def test_bfloat16_compute_keeps_float32_params():
   model = PolicyModel("rainbow", "tiny", dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
   params = jax.tree.leaves(nnx.state(model, nnx.Param))

@@ -10,7 +10,7 @@ from flax import nnx
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.tokenizer import Tokenizer
 from treediff_jax.models.decoder import TreeDecoder
-from treediff_jax.models.vit import ViTEncoder, stack_images
+from treediff_jax.models.vit import ViTEncoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +95,13 @@ class PolicyModel(nnx.Module):
     )
 
   def encode(self, target, current):
-    """Image tokens [B, P, D] of (target, current)."""
-    return self.encoder(stack_images(target, current))
+    """Image tokens [B, P, D] of (target, current) [B, H, W, C]."""
+    return self.encoder.encode_pair(target, current[:, None])[:, 0]
+
+  def encode_many(self, target, current):
+    """Image tokens [B, N, P, D] of N current images [B, N, H, W, C] per
+    target [B, H, W, C] (the target's share computed once)."""
+    return self.encoder.encode_pair(target, current)
 
   def __call__(self, target, current, tokens):
     return self.decoder(tokens, self.encode(target, current))
@@ -126,5 +131,10 @@ class ValueModel(nnx.Module):
     )
 
   def __call__(self, target, current):
-    x = self.encoder(stack_images(target, current)).mean(axis=1)  # [B, D]
-    return self.out(nnx.gelu(self.hidden(x)))[:, 0].astype(jnp.float32)
+    return self.score(target, current[:, None])[:, 0]
+
+  def score(self, target, current):
+    """Edits left [B, N] float32 for N current images [B, N, H, W, C] per
+    target [B, H, W, C]."""
+    x = self.encoder.encode_pair(target, current).mean(axis=2)  # [B, N, D]
+    return self.out(nnx.gelu(self.hidden(x)))[..., 0].astype(jnp.float32)

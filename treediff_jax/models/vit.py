@@ -72,11 +72,58 @@ class ViTEncoder(nnx.Module):
       width, dtype=dtype, param_dtype=param_dtype, rngs=rngs
     )
 
-  def __call__(self, images: jnp.ndarray) -> jnp.ndarray:
-    x = self.embed(images.astype(self.dtype))  # [B, H/p, W/p, D]
-    x = x.reshape(x.shape[0], -1, x.shape[-1]) + self.pos[...].astype(
-      self.dtype
-    )
+  def _blocks(self, x: jnp.ndarray) -> jnp.ndarray:
+    x = x + self.pos[...].astype(self.dtype)
     for block in self.blocks:
       x = block(x)
-    return self.norm(x)  # [B, P, D]
+    return self.norm(x)
+
+  def __call__(self, images: jnp.ndarray) -> jnp.ndarray:
+    """images [B, H, W, C_in] -> image tokens [B, P, D]."""
+    k = self.embed.kernel[...].astype(self.dtype)  # [p, p, C_in, D]
+    x = patchify(images.astype(self.dtype), self.patch)
+    x = x @ k.reshape(-1, k.shape[-1]) + self.embed.bias[...].astype(self.dtype)
+    return self._blocks(x)
+
+  def encode_pair(self, target: jnp.ndarray, current: jnp.ndarray):
+    """Encodes N current images against each target, equal to `__call__` on
+    `stack_images(target, current)` row by row.
+
+    The patch embedding is linear, so it is split over the stacked parts:
+    the target's part is computed once per target and the stacked array is
+    never built (the search scores many candidates per target).
+
+    Args:
+      target: [B, H, W, C] float32 in [0, 1].
+      current: [B, N, H, W, C] float32 in [0, 1].
+
+    Returns:
+      [B, N, P, D] image tokens.
+    """
+    b, n = current.shape[:2]
+    c = target.shape[-1]
+    k = self.embed.kernel[...].astype(self.dtype)  # [p, p, 3C, D]
+    kt, kc, kd = (
+      k[:, :, i * c : (i + 1) * c].reshape(-1, k.shape[-1]) for i in range(3)
+    )
+    pt = patchify(target.astype(self.dtype), self.patch)  # [B, P, p*p*C]
+    pc = patchify(current.astype(self.dtype), self.patch)  # [B, N, P, p*p*C]
+    # Each stacked part x enters as 2x - 1.
+    bias = self.embed.bias[...].astype(self.dtype) - sum(
+      m.sum(0) for m in (kt, kc, kd)
+    )
+    x = (2.0 * pt @ kt)[:, None] + 2.0 * pc @ kc
+    x = x + 2.0 * jnp.abs(pt[:, None] - pc) @ kd + bias
+    x = self._blocks(x.reshape((b * n,) + x.shape[2:]))
+    return x.reshape((b, n) + x.shape[1:])
+
+
+def patchify(images: jnp.ndarray, patch: int) -> jnp.ndarray:
+  """[..., H, W, C] -> [..., (H/p)(W/p), p * p * C], patches in row-major
+  order, each flattened as (row, column, channel): the layout of a
+  [p, p, C, D] convolution kernel reshaped to [p * p * C, D]."""
+  *lead, h, w, c = images.shape
+  x = images.reshape(*lead, h // patch, patch, w // patch, patch, c)
+  n = len(lead)
+  x = jnp.moveaxis(x, n + 2, n + 1)  # [..., h/p, w/p, p, p, C]
+  return x.reshape(*lead, (h // patch) * (w // patch), patch * patch * c)

@@ -45,6 +45,33 @@ def render(lang: str, tokens: jnp.ndarray) -> jnp.ndarray:
   return svg.render(tokens, name)
 
 
+def render_in_chunks(lang: str, tokens: jnp.ndarray, chunk: int) -> jnp.ndarray:
+  """`render` over `chunk` rows at a time (a `lax.map`), padding the last.
+
+  Same result as `render`. Inside a larger jitted function this keeps each
+  chunk's render one fused loop whose output is written out whole: when the
+  images feed a consumer that rearranges pixels (a patch embedding), XLA
+  may otherwise split the fused renderer into per-primitive arrays and
+  lose several times its cost.
+
+  Args:
+    lang: language (static). tokens: [B, L] int32. chunk: rows per
+      iteration (static).
+
+  Returns:
+    [B, H, W, C] float32, as `render`.
+  """
+  b = tokens.shape[0]
+  if chunk <= 0 or b <= chunk:
+    return render(lang, tokens)
+  n = -(-b // chunk)
+  padded = jnp.pad(tokens, ((0, n * chunk - b), (0, 0)))
+  out = jax.lax.map(
+    functools.partial(render, lang), padded.reshape(n, chunk, -1)
+  )
+  return out.reshape((n * chunk,) + out.shape[2:])[:b]
+
+
 @functools.lru_cache(maxsize=None)
 def renderer(lang: str):
   """The jitted `render` for one language: tokens [B, L] -> images."""

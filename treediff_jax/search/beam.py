@@ -33,6 +33,9 @@ from treediff_jax.render import goal
 from treediff_jax.search.token_edits import hash_tokens
 
 RANKINGS = ("value", "log_prob", "goal")
+# Frontier rows rendered per pass of the fused renderer (see
+# `render.render_in_chunks`).
+RENDER_CHUNK = 512
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +117,9 @@ def search(
     lang: language name (static).
     config: SearchConfig (static).
     propose: a proposer (see `treediff_jax.search.propose`).
-    value_fn: (targets [N, H, W, C], images [N, H, W, C]) -> [N] float32
-      predicted edits left; needed when config.rank == "value".
+    value_fn: (targets [B, H, W, C], images [B, C, H, W, C]) -> [B, C]
+      float32 predicted edits left of C candidates per target; needed when
+      config.rank == "value".
     targets: [B, H, W, C] float32 target images in [0, 1].
     starts: [B, L] or [B, S, L] int32 start programs (then <PAD>), at
       most `beam` per target; each distinct one counts as a node.
@@ -129,6 +133,9 @@ def search(
   name = get_language(lang).name
   w, hist = config.beam, config.history
   draw = lambda t: render_lib.render(name, t)  # noqa: E731
+  draw_frontier = lambda t: render_lib.render_in_chunks(  # noqa: E731
+    name, t, RENDER_CHUNK
+  )
   if config.rank == "value" and value_fn is None:
     raise ValueError("rank='value' needs a value model")
 
@@ -206,7 +213,7 @@ def search(
     budget = config.max_nodes - s["nodes"]
     new = new & (jnp.cumsum(new, axis=1) <= budget[:, None])
     flat = p.tokens.reshape(b * c, big_l)
-    imgs = draw(flat)  # one call for the whole frontier
+    imgs = draw_frontier(flat)  # one pass over the whole frontier
     imgs = imgs.reshape((b, c) + imgs.shape[1:])
     g = goal.goal_value(name, imgs, targets[:, None])  # [B, C]
     hit = (g > threshold) & new
@@ -232,9 +239,7 @@ def search(
     # Rank.
     parent = jnp.repeat(s["score"], c // w, axis=1) if c % w == 0 else 0.0
     if config.rank == "value":
-      tgt = jnp.repeat(targets, c, axis=0)
-      v = value_fn(tgt, imgs.reshape((b * c,) + imgs.shape[2:]))
-      rank = -v.reshape(b, c)
+      rank = -value_fn(targets, imgs)
     elif config.rank == "log_prob":
       if p.restart is not None:
         parent = jnp.where(p.restart, 0.0, parent)

@@ -143,13 +143,15 @@ def _grouped_attention(
   q = q.astype(jnp.float32) / math.sqrt(q.shape[-1])
   sp = jnp.matmul(q, prefix_k.astype(jnp.float32))  # [R, H, k, Lp]
   sp = jnp.where(prefix_ok[:, None, None, :], sp, NEG)
-  se = jnp.sum(q[:, :, :, None, :] * edit_k.astype(jnp.float32), -1)
+  # Batched dot products over (R, H, k): twice as fast on CPU as a
+  # broadcast multiply and sum.
+  se = jnp.einsum("rhkd,rhked->rhke", q, edit_k.astype(jnp.float32))
   se = jnp.where(edit_ok, se, NEG)  # [R, H, k, E]
   m = jnp.maximum(sp.max(-1, keepdims=True), se.max(-1, keepdims=True))
   wp, we = jnp.exp(sp - m), jnp.exp(se - m)
   z = wp.sum(-1, keepdims=True) + we.sum(-1, keepdims=True)
   out = jnp.matmul(wp, prefix_v.astype(jnp.float32))
-  out = out + jnp.sum(we[..., None] * edit_v.astype(jnp.float32), 3)
+  out = out + jnp.einsum("rhke,rhked->rhkd", we, edit_v.astype(jnp.float32))
   return (out / z).astype(dt)
 
 

@@ -298,11 +298,9 @@ def policy_proposer(
     tables = gt.device_tables(name)
     flat = beam.reshape(b * w, -1)
     spans = gt.parse_programs(tables, flat, symbol)
-    current = images.reshape((b * w,) + images.shape[2:])
-    if blank_current:
-      current = jnp.zeros_like(current)
-    target = jnp.repeat(targets, w, axis=0)
-    memory = model.encode(target, current)
+    current = jnp.zeros_like(images) if blank_current else images
+    memory = model.encode_many(targets, current)  # [B, W, P, D]
+    memory = memory.reshape((b * w,) + memory.shape[2:])
     spans_k = jax.tree.map(lambda a: jnp.repeat(a, k, axis=0), spans)
     programs = jnp.repeat(flat, k, axis=0)
     r = programs.shape[0]

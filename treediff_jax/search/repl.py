@@ -112,14 +112,14 @@ def repl_proposer(
   def propose(key, targets, beam, images, live):
     b, w, big_l = beam.shape
     flat = beam.reshape(b * w, big_l)
-    current = images.reshape((b * w,) + images.shape[2:])
     full = primitive_count(name, flat) >= max_primitives
     flat = jnp.where(full[:, None], PAD, flat)
-    current = jnp.where(full[:, None, None, None], 0.0, current)
+    current = jnp.where(full.reshape(b, w, 1, 1, 1), 0.0, images)
     if blank_current:
       current = jnp.zeros_like(current)
     length = jnp.sum(flat != PAD, axis=1).astype(jnp.int32)
-    memory = model.encode(jnp.repeat(targets, w, axis=0), current)
+    memory = model.encode_many(targets, current)  # [B, W, P, D]
+    memory = memory.reshape((b * w,) + memory.shape[2:])
     programs = jnp.repeat(flat, k, axis=0)
     lengths = jnp.repeat(length, k)
     r = programs.shape[0]

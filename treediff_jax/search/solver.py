@@ -242,7 +242,7 @@ def make_solver(
       value_fn = None
       if config.rank == "value":
         vm = models[1]
-        value_fn = lambda t, c: vm(  # noqa: E731
+        value_fn = lambda t, c: vm.score(  # noqa: E731
           t, jnp.zeros_like(c) if blank_current else c
         )
     spent = None
