@@ -240,41 +240,31 @@ def test_solve_and_evaluate_explain_bad_inputs(tmp_path, checkpoints):
     f"--out={tmp_path}/o",
   )
   assert res.returncode != 0 and "Traceback" not in res.stderr
-  res = _run(
-    "launch.evaluate",
-    "--method=repl_flow",
-    f"--checkpoint={checkpoints['policy']}",
-    f"--testset={tmp_path}",
-    f"--out={tmp_path}/o",
-  )
-  assert res.returncode != 0 and "needs 'repl'" in res.stderr
-  assert "Traceback" not in res.stderr
-  res = _run(
-    "launch.evaluate",
-    "--method=tree_diffusion",
-    f"--checkpoint={checkpoints['policy']}",
-    f"--start_checkpoint={checkpoints['policy']}",
-    f"--testset={tmp_path}",
-    f"--out={tmp_path}/o",
-  )
-  assert res.returncode != 0 and "starts need 'whole_program'" in res.stderr
-  assert "Traceback" not in res.stderr
-  res = _run(
-    "launch.evaluate",
-    "--method=ar",
-    f"--checkpoint={checkpoints['policy']}",
-    f"--testset={tmp_path}",
-    f"--out={tmp_path}/o",
-  )
-  assert res.returncode != 0 and "needs 'whole_program'" in res.stderr
-  res = _run(
-    "launch.evaluate",
-    "--method=tree_diffusion_search",
-    f"--checkpoint={checkpoints['value']}",
-    f"--testset={tmp_path}",
-    f"--out={tmp_path}/o",
-  )
-  assert res.returncode != 0 and "value model, not a policy" in res.stderr
+  policy, value = checkpoints["policy"], checkpoints["value"]
+  for args, message in (
+    (["--method=repl_flow", f"--checkpoint={policy}"], "needs 'repl'"),
+    (
+      [
+        "--method=tree_diffusion",
+        f"--checkpoint={policy}",
+        f"--start_checkpoint={policy}",
+      ],
+      "starts need 'whole_program'",
+    ),
+    (["--method=ar", f"--checkpoint={policy}"], "needs 'whole_program'"),
+    (
+      ["--method=tree_diffusion_search", f"--checkpoint={value}"],
+      "value model, not a policy",
+    ),
+  ):
+    res = _run(
+      "launch.evaluate",
+      *args,
+      f"--testset={tmp_path}",
+      f"--out={tmp_path}/o",
+    )
+    assert res.returncode != 0 and message in res.stderr, args
+    assert "Traceback" not in res.stderr
   bad = tmp_path / "bad.txt"
   bad.write_text("(Box red)\n(Box\n")
   res = _run(
@@ -287,22 +277,26 @@ def test_solve_and_evaluate_explain_bad_inputs(tmp_path, checkpoints):
   assert res.returncode != 0 and "line 2" in res.stderr
 
 
+def _pipeline(out, *args):
+  """Runs the main job into `out` with one seed; asserts it succeeded."""
+  res = _run(
+    "launch.pipeline", f"--out={out}", *args, "--seeds=1", timeout=1800
+  )
+  assert res.returncode == 0, res.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_pipeline_trains_tiny_models_that_solve_problems(tmp_path):
   """The main job with shorter training (about 6 minutes on 2 cores)."""
   out = tmp_path / "tiny"
-  res = _run(
-    "launch.pipeline",
-    f"--out={out}",
+  _pipeline(
+    out,
     "--policy_steps=500",
     "--value_steps=200",
     "--ar_steps=200",
     "--n=16",
     "--budgets=50,1000",
-    "--seeds=1",
-    timeout=1800,
   )
-  assert res.returncode == 0, res.stderr[-3000:]
   rates = {}
   for method in ("tree_diffusion_search", "tree_diffusion", "ar", "hill_climb"):
     r = json.loads((out / "eval" / f"{method}.json").read_text())
@@ -337,18 +331,14 @@ def test_pipeline_trains_tiny_models_that_solve_problems(tmp_path):
 def test_pipeline_trains_and_evaluates_repl_flow_on_csg2d(tmp_path):
   """REPL Flow (a CSG2D baseline) trained and evaluated by the main job."""
   out = tmp_path / "csg"
-  res = _run(
-    "launch.pipeline",
-    f"--out={out}",
+  _pipeline(
+    out,
     "--lang=csg2d",
     "--methods=repl_flow,hill_climb",
     "--repl_steps=200",
     "--n=8",
     "--budgets=50,500",
-    "--seeds=1",
-    timeout=1800,
   )
-  assert res.returncode == 0, res.stderr[-3000:]
   for method in ("repl_flow", "hill_climb"):
     r = json.loads((out / "eval" / f"{method}.json").read_text())
     assert len(r["problems"]) == 8 and r["lang"] == "csg2d"

@@ -21,10 +21,4 @@ def get_config(arg=None):
   c.input.label_mode = "whole_program"
   c.input.blank_current = True
   c.input.rho = 0.0
-  c.input.num_workers = 2
-  c.optim.lr = 1e-3
-  c.optim.warmup_steps = 20
-  c.ckpt.every = 100
-  c.evals.every = 100
-  c.evals.num_examples = 32
-  return c
+  return common.quick_cpu_run(c)

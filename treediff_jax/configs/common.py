@@ -81,6 +81,19 @@ def policy_config(
   return c
 
 
+def quick_cpu_run(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Settings of the tiny configs, for runs of minutes on a CPU: two data
+  workers, lr 1e-3 after 20 warmup steps, checkpoints and evaluations (32
+  examples) every 100 steps. Returns `c`, changed."""
+  c.input.num_workers = 2
+  c.optim.lr = 1e-3
+  c.optim.warmup_steps = 20
+  c.ckpt.every = 100
+  c.evals.every = 100
+  c.evals.num_examples = 32
+  return c
+
+
 def value_config(
   lang: str = "csg2d",
   size: str = "tiny",

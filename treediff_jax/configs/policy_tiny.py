@@ -30,13 +30,7 @@ def get_config(arg=None):
     blank_current=False,
   )
   c = common.policy_config(a.lang, "tiny", a.batch, a.steps)
-  c.input.num_workers = 2
   c.input.sketch = a.sketch
   c.input.rho = a.rho
   c.input.blank_current = a.blank_current
-  c.optim.lr = 1e-3
-  c.optim.warmup_steps = 20
-  c.ckpt.every = 100
-  c.evals.every = 100
-  c.evals.num_examples = 32
-  return c
+  return common.quick_cpu_run(c)

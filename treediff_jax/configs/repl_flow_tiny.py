@@ -23,10 +23,4 @@ def get_config(arg=None):
   c = common.policy_config(a.lang, a.size, a.batch, a.steps)
   c.input.label_mode = "repl"
   c.input.rho = 0.0
-  c.input.num_workers = 2
-  c.optim.lr = 1e-3
-  c.optim.warmup_steps = 20
-  c.ckpt.every = 100
-  c.evals.every = 100
-  c.evals.num_examples = 32
-  return c
+  return common.quick_cpu_run(c)
