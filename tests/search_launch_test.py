@@ -253,6 +253,10 @@ def test_solve_and_evaluate_explain_bad_inputs(tmp_path, checkpoints):
     ),
     (["--method=ar", f"--checkpoint={policy}"], "needs 'whole_program'"),
     (
+      ["--method=hill_climb", "--lang=rainbow", f"--start_checkpoint={policy}"],
+      "for the tree diffusion methods",
+    ),
+    (
       ["--method=tree_diffusion_search", f"--checkpoint={value}"],
       "value model, not a policy",
     ),

@@ -106,14 +106,21 @@ class ViTEncoder(nnx.Module):
     kt, kc, kd = (
       k[:, :, i * c : (i + 1) * c].reshape(-1, k.shape[-1]) for i in range(3)
     )
-    pt = patchify(target.astype(self.dtype), self.patch)  # [B, P, p*p*C]
-    pc = patchify(current.astype(self.dtype), self.patch)  # [B, N, P, p*p*C]
+    pt = patchify(target.astype(jnp.float32), self.patch)  # [B, P, p*p*C]
+    pc = patchify(current.astype(jnp.float32), self.patch)  # [B, N, P, ...]
+    pd = jnp.abs(pt[:, None] - pc)
+
+    def dot(x, k):  # low-precision inputs, float32 sums
+      return jnp.matmul(
+        x.astype(self.dtype), k, preferred_element_type=jnp.float32
+      )
+
     # Each stacked part x enters as 2x - 1.
-    bias = self.embed.bias[...].astype(self.dtype) - sum(
-      m.sum(0) for m in (kt, kc, kd)
+    bias = self.embed.bias[...].astype(jnp.float32) - sum(
+      m.astype(jnp.float32).sum(0) for m in (kt, kc, kd)
     )
-    x = (2.0 * pt @ kt)[:, None] + 2.0 * pc @ kc
-    x = x + 2.0 * jnp.abs(pt[:, None] - pc) @ kd + bias
+    x = 2.0 * (dot(pt, kt)[:, None] + dot(pc, kc) + dot(pd, kd)) + bias
+    x = x.astype(self.dtype)
     x = self._blocks(x.reshape((b * n,) + x.shape[2:]))
     return x.reshape((b, n) + x.shape[1:])
 

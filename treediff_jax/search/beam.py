@@ -93,7 +93,7 @@ def _seen(hashes, table, valid):
   return jnp.any(eq & valid[:, None, :], axis=-1)
 
 
-def _earlier_duplicate(hashes, ok):
+def earlier_duplicate(hashes, ok):
   """[B, C] bool: an earlier ok candidate of the same row has this hash."""
   c = hashes.shape[1]
   eq = jnp.all(hashes[:, :, None, :] == hashes[:, None, :, :], axis=-1)
@@ -154,7 +154,7 @@ def search(
   hit0 = g0 > threshold
   h0 = hash_tokens(starts)  # [B, n0, 2]
   # Equal start programs count once.
-  first = ~_earlier_duplicate(h0, jnp.ones((b, n0), bool))
+  first = ~earlier_duplicate(h0, jnp.ones((b, n0), bool))
   # An empty start (all <PAD>) is a placeholder for proposers that ignore
   # the beam (the autoregressive baseline): live, but neither a node nor a
   # solution.
@@ -209,7 +209,7 @@ def search(
     new = p.ok & run[:, None]
     if config.dedupe:
       new = new & ~_seen(hashes, s["table"], s["filled"])
-      new = new & ~_earlier_duplicate(hashes, new)
+      new = new & ~earlier_duplicate(hashes, new)
     budget = config.max_nodes - s["nodes"]
     new = new & (jnp.cumsum(new, axis=1) <= budget[:, None])
     flat = p.tokens.reshape(b * c, big_l)

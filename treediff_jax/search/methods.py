@@ -98,6 +98,11 @@ def build(
     raise ValueError(
       f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
     )
+  if start_checkpoint and not method.startswith("tree_diffusion"):
+    raise ValueError(
+      "--start_checkpoint (autoregressive starts) is for the tree diffusion "
+      f"methods, not {method}"
+    )
   config = DEFAULTS[method]
   fields = dict(overrides)
   if max_nodes is not None:
@@ -132,11 +137,6 @@ def build(
         f"{method} needs " + (repr(need) if need else "an edit policy")
       )
     if start_checkpoint:
-      if not method.startswith("tree_diffusion"):
-        raise ValueError(
-          f"--start_checkpoint (autoregressive starts) is for the tree "
-          f"diffusion methods, not {method}"
-        )
       ar, ar_config = loading.load_policy(start_checkpoint)
       if ar_config.input.label_mode != "whole_program":
         raise ValueError(
@@ -144,7 +144,12 @@ def build(
           f"{ar_config.input.label_mode!r}; autoregressive starts need "
           "'whole_program'"
         )
-      if ar_config.lang != lang:
+      if not ar_config.input.blank_current:
+        raise ValueError(
+          f"{start_checkpoint}: an autoregressive policy must be trained "
+          "with input.blank_current=True (the sampler shows it a blank image)"
+        )
+      if get_language(ar_config.lang).name != lang:
         raise ValueError(
           f"{start_checkpoint} holds a {ar_config.lang} policy, not {lang}"
         )

@@ -29,7 +29,13 @@ from treediff_jax.dsl.tokenizer import Tokenizer
 from treediff_jax.render import goal as goal_lib
 from treediff_jax.search import propose as proposers
 from treediff_jax.search import repl
-from treediff_jax.search.beam import SearchConfig, SearchResult, search
+from treediff_jax.search.beam import (
+  SearchConfig,
+  SearchResult,
+  earlier_duplicate,
+  search,
+)
+from treediff_jax.search.token_edits import hash_tokens
 
 METHODS = ("tree_diffusion", "hill_climb", "ar", "repl_flow")
 
@@ -103,9 +109,10 @@ def autoregressive_starts(
     temperature: sampling temperature.
 
   Returns:
-    starts [B, min(beam, S + n), L] int32 and nodes [B] int32: the samples
-    rendered (up to and including the first that meets the goal) plus the
-    fallback starts kept (the search renders those).
+    starts [B, min(beam, S + n), L] int32 (repeated samples kept once)
+    and nodes [B] int32: the valid samples rendered (up to and including
+    the first that meets the goal), plus the fallback starts kept when no
+    sample met it (the search renders those).
   """
   b, s_, big_l = starts.shape
   propose = proposers.whole_program_proposer(lang, model, n, temperature)
@@ -116,23 +123,25 @@ def autoregressive_starts(
   images = images.reshape((b, n) + images.shape[1:])
   g = goal_lib.goal_value(lang, images, targets[:, None])  # [B, n]
   hit = p.ok & (g > goal_lib.goal_threshold(lang))
+  solved = jnp.any(hit, 1)
   made = jnp.cumsum(p.ok, axis=1).astype(jnp.int32)
   used = jnp.where(
-    jnp.any(hit, 1),
+    solved,
     jnp.take_along_axis(made, jnp.argmax(hit, 1)[:, None], 1)[:, 0],
     made[:, -1],
   )
   drawn = jnp.any(starts != 0, axis=2)
-  # Valid samples by goal value, then the fallbacks, then nothing.
-  rank = jnp.concatenate(
-    [jnp.where(p.ok, g, -jnp.inf), jnp.where(drawn, -1e30, -jnp.inf)], 1
-  )
+  # Distinct valid samples by goal value, then the fallbacks, then nothing.
   cand = jnp.concatenate([p.tokens, starts], axis=1)
-  top, idx = jax.lax.top_k(rank, min(beam, s_ + n))
+  ok = jnp.concatenate([p.ok, drawn], axis=1)
+  ok = ok & ~earlier_duplicate(hash_tokens(cand), ok)
+  score = jnp.concatenate([g, jnp.full((b, s_), -1e30, g.dtype)], axis=1)
+  top, idx = jax.lax.top_k(jnp.where(ok, score, -jnp.inf), min(beam, s_ + n))
   kept = jnp.take_along_axis(cand, idx[:, :, None], axis=1)
   kept = jnp.where(jnp.isfinite(top)[:, :, None], kept, 0)
+  # Fallback starts the search renders count too, unless a sample solved.
   fallbacks = jnp.sum(jnp.isfinite(top) & (idx >= n), axis=1)
-  return kept, used + fallbacks.astype(jnp.int32)
+  return kept, used + jnp.where(solved, 0, fallbacks).astype(jnp.int32)
 
 
 def make_solver(
@@ -147,7 +156,6 @@ def make_solver(
   max_primitives: int = 8,
   start_policy=None,
   start_samples: int = 64,
-  start_blank_current: bool = True,
 ):
   """Builds the solver.
 
@@ -163,8 +171,8 @@ def make_solver(
     max_primitives: repl_flow programs start over at this many primitives.
     start_policy: optional autoregressive PolicyModel (tree_diffusion):
       the search starts from the best of `start_samples` whole programs it
-      samples per target (`autoregressive_starts`), every sample counted as
-      a node; the given or random starts only fill up.
+      samples per target (`autoregressive_starts`), every valid sample
+      counted as a node; the given or random starts only fill up.
 
   Returns:
     solve(targets [B, H, W, C] float32, starts=None, key=0) ->
