@@ -144,58 +144,61 @@ def make_example(
   )
 
 
-def _whole_program_example(lang, tok, rng, config, target_filter, max_tries):
+def _sample_target(lang, rng, config, target_filter, max_tries, max_tokens):
+  """A target of at most `max_tokens` tokens that passes `target_filter`.
+
+  Raises:
+    ValueError: none within `max_tries` draws.
+  """
   g = lang.grammar
   for _ in range(max_tries):
     target = sample(
       g, g.start, config.min_primitives, config.max_primitives, rng
     )
-    if target.ntok > lang.max_program_len or target.ntok + 3 > lang.seq_len:
+    if target.ntok > max_tokens:
       continue
     if target_filter is not None and not target_filter(target):
       continue
-    tokens, mask = tok.program_sequence(target)
-    return {
-      "tokens": tokens,
-      "loss_mask": mask,
-      "current_tokens": np.zeros(lang.max_program_len, np.int32),
-      "target_tokens": tok.pad_program(tok.encode(target)),
-      "steps_left": np.int32(1),
-      "edit_position": np.int32(0),
-    }
+    return target
   raise ValueError(
     f"{config.lang}: no program within the token budget in {max_tries} tries"
   )
+
+
+def _whole_program_example(lang, tok, rng, config, target_filter, max_tries):
+  max_tokens = min(lang.max_program_len, lang.seq_len - 3)
+  target = _sample_target(
+    lang, rng, config, target_filter, max_tries, max_tokens
+  )
+  tokens, mask = tok.program_sequence(target)
+  return {
+    "tokens": tokens,
+    "loss_mask": mask,
+    "current_tokens": np.zeros(lang.max_program_len, np.int32),
+    "target_tokens": tok.pad_program(tok.encode(target)),
+    "steps_left": np.int32(1),
+    "edit_position": np.int32(0),
+  }
 
 
 def _repl_example(lang, tok, rng, config, target_filter, max_tries):
-  g = lang.grammar
-  for _ in range(max_tries):
-    target = sample(
-      g, g.start, config.min_primitives, config.max_primitives, rng
-    )
-    if target.ntok > lang.max_program_len:
-      continue
-    if target_filter is not None and not target_filter(target):
-      continue
-    steps = csg2d.repl_steps(g, target)
-    j = rng.below(len(steps))
-    current = csg2d.build_program(g, steps[:j])
-    tokens, mask = tok.repl_sequence(current, steps[j].op, steps[j].primitive)
-    empty = np.zeros(lang.max_program_len, np.int32)
-    return {
-      "tokens": tokens,
-      "loss_mask": mask,
-      "current_tokens": empty
-      if current is None
-      else tok.pad_program(tok.encode(current)),
-      "target_tokens": tok.pad_program(tok.encode(target)),
-      "steps_left": np.int32(len(steps) - j),
-      "edit_position": np.int32(0),
-    }
-  raise ValueError(
-    f"{config.lang}: no program within the token budget in {max_tries} tries"
+  target = _sample_target(
+    lang, rng, config, target_filter, max_tries, lang.max_program_len
   )
+  steps = csg2d.repl_steps(lang.grammar, target)
+  j = rng.below(len(steps))
+  current = csg2d.build_program(lang.grammar, steps[:j])
+  tokens, mask = tok.repl_sequence(current, steps[j].op, steps[j].primitive)
+  return {
+    "tokens": tokens,
+    "loss_mask": mask,
+    "current_tokens": np.zeros(lang.max_program_len, np.int32)
+    if current is None
+    else tok.pad_program(tok.encode(current)),
+    "target_tokens": tok.pad_program(tok.encode(target)),
+    "steps_left": np.int32(len(steps) - j),
+    "edit_position": np.int32(0),
+  }
 
 
 def make_batch(

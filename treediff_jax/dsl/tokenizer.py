@@ -144,8 +144,7 @@ class Tokenizer:
     Raises:
       ValueError: the program or the edit does not fit the token budget.
     """
-    prog = self.grammar.tokens(program)
-    repl = self.grammar.tokens(replacement)
+    prog, repl = self.encode(program), self.encode(replacement)
     n, m = len(prog), len(repl)
     if n > self.max_program_len:
       raise ValueError(
@@ -158,13 +157,20 @@ class Tokenizer:
         "exceeds max_edit_len="
         f"{self.language.max_edit_len} - 3"
       )
+    return self._sequence(prog, position, repl)
+
+  def _sequence(
+    self, program: np.ndarray, position: int, action: np.ndarray
+  ) -> tuple[np.ndarray, np.ndarray]:
+    """`program, <SOS>, <POS position>, action, <EOS>` padded to seq_len,
+    and its loss mask (1 after <SOS>); program and action are token ids
+    that the caller checked fit."""
+    n, m = len(program), len(action)
     tokens = np.zeros(self.seq_len, np.int32)
-    tokens[:n] = prog
-    tokens[n + 2 : n + 2 + m] = repl
-    tokens[:n] += NUM_SPECIAL
-    tokens[n + 2 : n + 2 + m] += NUM_SPECIAL
+    tokens[:n] = program
     tokens[n] = SOS
     tokens[n + 1] = self.position_token(position)
+    tokens[n + 2 : n + 2 + m] = action
     tokens[n + 2 + m] = EOS
     mask = np.zeros(self.seq_len, np.float32)
     mask[n + 1 : n + 3 + m] = 1.0
@@ -187,14 +193,7 @@ class Tokenizer:
         f"{self.language.name}: program of {n} tokens exceeds "
         f"max_program_len={self.max_program_len}"
       )
-    tokens = np.zeros(self.seq_len, np.int32)
-    tokens[0] = SOS
-    tokens[1] = self.position_token(0)
-    tokens[2 : 2 + n] = prog
-    tokens[2 + n] = EOS
-    mask = np.zeros(self.seq_len, np.float32)
-    mask[1 : 3 + n] = 1.0
-    return tokens, mask
+    return self._sequence(np.zeros(0, np.int32), 0, prog)
 
   def repl_sequence(
     self, program: Node | None, op: str, primitive: Node
@@ -217,15 +216,7 @@ class Tokenizer:
         f"{self.language.name}: REPL step of {n} + {m} tokens does not fit "
         f"seq_len={self.seq_len}"
       )
-    tokens = np.zeros(self.seq_len, np.int32)
-    tokens[:n] = prog
-    tokens[n] = SOS
-    tokens[n + 1] = self.position_token(0)
-    tokens[n + 2 : n + 2 + m] = action
-    tokens[n + 2 + m] = EOS
-    mask = np.zeros(self.seq_len, np.float32)
-    mask[n + 1 : n + 3 + m] = 1.0
-    return tokens, mask
+    return self._sequence(np.asarray(prog, np.int32), 0, np.asarray(action))
 
   def apply_repl_action(self, program_ids, action_ids) -> Node:
     """Appends a decoded REPL action (`op` then one primitive, token ids) to
