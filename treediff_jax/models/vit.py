@@ -79,11 +79,11 @@ class ViTEncoder(nnx.Module):
     return self.norm(x)
 
   def __call__(self, images: jnp.ndarray) -> jnp.ndarray:
-    """images [B, H, W, C_in] -> image tokens [B, P, D]."""
-    k = self.embed.kernel[...].astype(self.dtype)  # [p, p, C_in, D]
-    x = patchify(images.astype(self.dtype), self.patch)
-    x = x @ k.reshape(-1, k.shape[-1]) + self.embed.bias[...].astype(self.dtype)
-    return self._blocks(x)
+    """Stacked images [B, H, W, C_in] -> image tokens [B, P, D], with the
+    patch embedding as the convolution it is stored as (the models encode
+    through `encode_pair`, which equals this on `stack_images`)."""
+    x = self.embed(images.astype(self.dtype))  # [B, H/p, W/p, D]
+    return self._blocks(x.reshape(x.shape[0], -1, x.shape[-1]))
 
   def encode_pair(self, target: jnp.ndarray, current: jnp.ndarray):
     """Encodes N current images against each target, equal to `__call__` on

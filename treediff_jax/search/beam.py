@@ -101,6 +101,17 @@ def earlier_duplicate(hashes, ok):
   return jnp.any(eq & earlier & ok[:, None, :], axis=-1)
 
 
+def nodes_until_first(new: jnp.ndarray, hit: jnp.ndarray) -> jnp.ndarray:
+  """Nodes a row uses when its candidates are rendered one by one in order:
+  the `new` ones up to and including the first `hit`, else all `new` ones.
+
+  new, hit: [B, C] bool. Returns [B] int32.
+  """
+  made = jnp.cumsum(new, axis=1).astype(jnp.int32)
+  first = jnp.take_along_axis(made, jnp.argmax(hit, axis=1)[:, None], 1)
+  return jnp.where(jnp.any(hit, axis=1), first[:, 0], made[:, -1])
+
+
 def search(
   lang: str,
   config: SearchConfig,
@@ -132,8 +143,7 @@ def search(
   """
   name = get_language(lang).name
   w, hist = config.beam, config.history
-  draw = lambda t: render_lib.render(name, t)  # noqa: E731
-  draw_frontier = lambda t: render_lib.render_in_chunks(  # noqa: E731
+  draw = lambda t: render_lib.render_in_chunks(  # noqa: E731
     name, t, RENDER_CHUNK
   )
   if config.rank == "value" and value_fn is None:
@@ -213,21 +223,13 @@ def search(
     budget = config.max_nodes - s["nodes"]
     new = new & (jnp.cumsum(new, axis=1) <= budget[:, None])
     flat = p.tokens.reshape(b * c, big_l)
-    imgs = draw_frontier(flat)  # one pass over the whole frontier
+    imgs = draw(flat)  # one pass over the whole frontier
     imgs = imgs.reshape((b, c) + imgs.shape[1:])
     g = goal.goal_value(name, imgs, targets[:, None])  # [B, C]
     hit = (g > threshold) & new
     solved_now = jnp.any(hit, axis=1)
     first_hit = jnp.argmax(hit, axis=1)
-    # Nodes in proposal order up to the first solving one: what a search
-    # that renders its candidates one by one would have used.
-    made = jnp.cumsum(new, axis=1).astype(jnp.int32)
-    used = jnp.where(
-      solved_now,
-      jnp.take_along_axis(made, first_hit[:, None], 1)[:, 0],
-      made[:, -1],
-    )
-    nodes = s["nodes"] + used
+    nodes = s["nodes"] + nodes_until_first(new, hit)
     # The solving candidate, else the best graded one seen.
     g_new = jnp.where(new, g, -jnp.inf)
     pick = jnp.where(solved_now, first_hit, jnp.argmax(g_new, 1))

@@ -62,6 +62,19 @@ class Method:
   blank_current: bool = False
 
 
+def _check_autoregressive_input(path: str, pconfig) -> None:
+  """Raises ValueError unless a whole-program policy was trained on the
+  blank current image its sampler shows it."""
+  if (
+    pconfig.input.label_mode == "whole_program"
+    and not pconfig.input.blank_current
+  ):
+    raise ValueError(
+      f"{path}: an autoregressive policy must be trained with "
+      "input.blank_current=True (the sampler shows it a blank image)"
+    )
+
+
 def build(
   method: str,
   lang: str | None = None,
@@ -125,11 +138,7 @@ def build(
     lang = pconfig.lang
     blank = bool(pconfig.input.blank_current)
     mode = pconfig.input.label_mode
-    if mode == "whole_program" and not blank:
-      raise ValueError(
-        f"{checkpoint}: an autoregressive policy must be trained with "
-        "input.blank_current=True (the sampler shows it a blank image)"
-      )
+    _check_autoregressive_input(checkpoint, pconfig)
     need = LABEL_MODE.get(method)
     if (mode if mode in LABEL_MODE.values() else None) != need:
       raise ValueError(
@@ -144,11 +153,7 @@ def build(
           f"{ar_config.input.label_mode!r}; autoregressive starts need "
           "'whole_program'"
         )
-      if not ar_config.input.blank_current:
-        raise ValueError(
-          f"{start_checkpoint}: an autoregressive policy must be trained "
-          "with input.blank_current=True (the sampler shows it a blank image)"
-        )
+      _check_autoregressive_input(start_checkpoint, ar_config)
       if get_language(ar_config.lang).name != lang:
         raise ValueError(
           f"{start_checkpoint} holds a {ar_config.lang} policy, not {lang}"

@@ -274,6 +274,60 @@ def by_length(run: Callable, longest, big_l: int, bucket: int, *args):
   return jax.lax.switch(index, [run(s) for s in sizes], *args)
 
 
+def sample_from_policy(
+  model,
+  key: jnp.ndarray,
+  targets: jnp.ndarray,
+  current: jnp.ndarray,
+  flat: jnp.ndarray,
+  longest: jnp.ndarray,
+  live: jnp.ndarray,
+  k: int,
+  slots: int,
+  bucket: int,
+  sample: Callable,
+) -> Proposals:
+  """What the policy proposers share: encode every beam entry against its
+  target, prefill the decoder over the first `bucket`-multiple of program
+  columns that holds `longest` tokens (one compiled branch per multiple,
+  chosen by `lax.switch` each step, so short programs decode faster), and
+  let `sample(key, scorer)` draw k proposals per entry from a cached
+  scorer.
+
+  Args:
+    model: a PolicyModel.
+    key: PRNG key.
+    targets: [B, H, W, C] float32.
+    current: [B, W, H, W, C] float32 images the policy sees for the beam.
+    flat: [B * W, L] int32 programs the decoder reads.
+    longest: [] int32 longest program in `flat`.
+    live: [B, W] bool entries to expand.
+    k: proposals per entry (static).
+    slots: edit-cache slots (static).
+    bucket: column granularity (static).
+    sample: (key, scorer) -> Proposals with leading [B * W * k], row
+      w * k + j the j-th proposal of entry w.
+
+  Returns:
+    Proposals with leading [B, W * k], not ok where the entry is not live.
+  """
+  b, w = current.shape[:2]
+  memory = model.encode_many(targets, current)  # [B, W, P, D]
+  memory = memory.reshape((b * w,) + memory.shape[2:])
+
+  def run(size):
+    # Decodes with the program columns [0, size): every program fits.
+    def fn(key, flat, memory):
+      prefix = decode.prefill(model.decoder, flat[:, :size], memory, 0)
+      edits = decode.empty_edit_cache(prefix, k, slots)
+      return sample(key, cached_scorer(model, prefix, edits, b * w * k))
+
+    return fn
+
+  p = by_length(run, longest, flat.shape[1], bucket, key, flat, memory)
+  return _unflatten(p._replace(ok=p.ok & jnp.repeat(live.reshape(-1), k)), b)
+
+
 def policy_proposer(
   lang: str,
   model,
@@ -283,42 +337,33 @@ def policy_proposer(
   bucket: int = 32,
 ) -> Callable:
   """Samples k edits per beam entry from `model` (a PolicyModel), decoding
-  with a key/value cache.
-
-  The decoder sees only the first `bucket`-multiple of token columns that
-  holds every program on the beam (one compiled branch per multiple,
-  chosen by `lax.switch` each step), so short programs decode faster.
-  """
+  with a key/value cache over the program columns in use
+  (`sample_from_policy`)."""
   language = get_language(lang)
   name = language.name
   symbol = language.grammar.start
 
   def propose(key, targets, beam, images, live):
     b, w = beam.shape[:2]
-    tables = gt.device_tables(name)
     flat = beam.reshape(b * w, -1)
-    spans = gt.parse_programs(tables, flat, symbol)
-    current = jnp.zeros_like(images) if blank_current else images
-    memory = model.encode_many(targets, current)  # [B, W, P, D]
-    memory = memory.reshape((b * w,) + memory.shape[2:])
+    spans = gt.parse_programs(gt.device_tables(name), flat, symbol)
     spans_k = jax.tree.map(lambda a: jnp.repeat(a, k, axis=0), spans)
     programs = jnp.repeat(flat, k, axis=0)
-    r = programs.shape[0]
-
-    def run(size):
-      # Decodes with the program columns [0, size): every program fits.
-      def fn(key, flat, memory):
-        prefix = decode.prefill(model.decoder, flat[:, :size], memory, 0)
-        edits = decode.empty_edit_cache(prefix, k, language.max_edit_len)
-        scorer = cached_scorer(model, prefix, edits, r)
-        return sample_edits(name, key, programs, spans_k, scorer, temperature)
-
-      return fn
-
-    longest = jnp.max(spans.length)
-    p = by_length(run, longest, flat.shape[1], bucket, key, flat, memory)
-    row_live = jnp.repeat(live.reshape(-1), k)
-    return _unflatten(p._replace(ok=p.ok & row_live), b)
+    return sample_from_policy(
+      model,
+      key,
+      targets,
+      jnp.zeros_like(images) if blank_current else images,
+      flat,
+      jnp.max(spans.length),
+      live,
+      k,
+      language.max_edit_len,
+      bucket,
+      lambda key, scorer: sample_edits(
+        name, key, programs, spans_k, scorer, temperature
+      ),
+    )
 
   return propose
 

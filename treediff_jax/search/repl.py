@@ -20,7 +20,6 @@ import jax.numpy as jnp
 
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.tokenizer import NUM_SPECIAL, PAD, Tokenizer
-from treediff_jax.search import decode
 from treediff_jax.search import propose as proposers
 
 
@@ -118,52 +117,49 @@ def repl_proposer(
     if blank_current:
       current = jnp.zeros_like(current)
     length = jnp.sum(flat != PAD, axis=1).astype(jnp.int32)
-    memory = model.encode_many(targets, current)  # [B, W, P, D]
-    memory = memory.reshape((b * w,) + memory.shape[2:])
     programs = jnp.repeat(flat, k, axis=0)
     lengths = jnp.repeat(length, k)
     r = programs.shape[0]
-    vocab = tok.vocab_size
-    op_mask = jnp.zeros((r, vocab), bool).at[:, plus].set(True)
+    op_mask = jnp.zeros((r, tok.vocab_size), bool).at[:, plus].set(True)
     op_mask = op_mask.at[:, minus].set(lengths > 0)
 
-    def run(size):
-      def fn(key, flat, memory):
-        prefix = decode.prefill(model.decoder, flat[:, :size], memory, 0)
-        edits = decode.empty_edit_cache(prefix, k, language.max_edit_len)
-        scorer = proposers.cached_scorer(model, prefix, edits, r)
-        carry, _ = scorer.start(r)  # the <POS> slot: always <POS 0>
-        pos0 = jnp.full(r, tok.pos_offset, jnp.int32)
-        logits, carry = scorer.next(carry, pos0, 1)
-        key, sub = jax.random.split(key)
-        op, op_logp, _ = proposers.categorical(
-          sub, logits, op_mask, temperature
-        )
-        prim, m, ok, logp = proposers.sample_derivation(
-          name,
-          key,
-          scorer,
-          carry,
-          op,
-          2,
-          jnp.full(r, g.start, jnp.int32),
-          jnp.ones(r, bool),
-          temperature,
-          max_prim,
-          banned={1: (plus, minus)},  # "(" then no operator: no binop
-        )
-        out, fits = append_step(name, programs, lengths, op, prim, m)
-        ok = ok & fits
-        return proposers.Proposals(
-          out, ok, jnp.where(ok, op_logp + logp, 0.0), jnp.repeat(full, k)
-        )
+    def sample(key, scorer):
+      carry, _ = scorer.start(r)  # the <POS> slot: always <POS 0>
+      pos0 = jnp.full(r, tok.pos_offset, jnp.int32)
+      logits, carry = scorer.next(carry, pos0, 1)
+      key, sub = jax.random.split(key)
+      op, op_logp, _ = proposers.categorical(sub, logits, op_mask, temperature)
+      prim, m, ok, logp = proposers.sample_derivation(
+        name,
+        key,
+        scorer,
+        carry,
+        op,
+        2,
+        jnp.full(r, g.start, jnp.int32),
+        jnp.ones(r, bool),
+        temperature,
+        max_prim,
+        banned={1: (plus, minus)},  # "(" then no operator: no binop
+      )
+      out, fits = append_step(name, programs, lengths, op, prim, m)
+      ok = ok & fits
+      return proposers.Proposals(
+        out, ok, jnp.where(ok, op_logp + logp, 0.0), jnp.repeat(full, k)
+      )
 
-      return fn
-
-    p = proposers.by_length(
-      run, jnp.max(length), big_l, bucket, key, flat, memory
+    return proposers.sample_from_policy(
+      model,
+      key,
+      targets,
+      current,
+      flat,
+      jnp.max(length),
+      live,
+      k,
+      language.max_edit_len,
+      bucket,
+      sample,
     )
-    p = p._replace(ok=p.ok & jnp.repeat(live.reshape(-1), k))
-    return jax.tree.map(lambda a: a.reshape((b, -1) + a.shape[1:]), p)
 
   return propose

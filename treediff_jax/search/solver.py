@@ -33,6 +33,7 @@ from treediff_jax.search.beam import (
   SearchConfig,
   SearchResult,
   earlier_duplicate,
+  nodes_until_first,
   search,
 )
 from treediff_jax.search.token_edits import hash_tokens
@@ -117,19 +118,18 @@ def autoregressive_starts(
   b, s_, big_l = starts.shape
   propose = proposers.whole_program_proposer(lang, model, n, temperature)
   p = propose(
-    key, targets, jnp.zeros((b, 1, big_l), jnp.int32), None, jnp.ones((b, 1))
+    key,
+    targets,
+    jnp.zeros((b, 1, big_l), jnp.int32),
+    None,
+    jnp.ones((b, 1), bool),
   )
   images = render_lib.render(lang, p.tokens.reshape(b * n, big_l))
   images = images.reshape((b, n) + images.shape[1:])
   g = goal_lib.goal_value(lang, images, targets[:, None])  # [B, n]
   hit = p.ok & (g > goal_lib.goal_threshold(lang))
   solved = jnp.any(hit, 1)
-  made = jnp.cumsum(p.ok, axis=1).astype(jnp.int32)
-  used = jnp.where(
-    solved,
-    jnp.take_along_axis(made, jnp.argmax(hit, 1)[:, None], 1)[:, 0],
-    made[:, -1],
-  )
+  used = nodes_until_first(p.ok, hit)
   drawn = jnp.any(starts != 0, axis=2)
   # Distinct valid samples by goal value, then the fallbacks, then nothing.
   cand = jnp.concatenate([p.tokens, starts], axis=1)
