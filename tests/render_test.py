@@ -67,11 +67,13 @@ def test_agreement_with_the_reference_renderers(oracle_sample):
     iou = _iou_value(ours, theirs)
     print(f"csg2d: mean IoU {iou.mean():.4f}, min {iou.min():.4f}")
     assert iou.mean() >= 0.99
-    # skia's rasteriser (analytic AA on large paths, supersampling on small
-    # ones, flattened curves) moves the 0.5 level of its coverage by up to
-    # ~0.1 px from the true edge; images of a few dozen foreground pixels
-    # can then miss 0.98. See BENCHMARKS.md for the measured rate.
-    assert reached.mean() >= 0.97
+    # Measured 0.992 (4 misses). skia's rasteriser (analytic coverage on
+    # large paths, supersampling on small ones, flattened circles) moves the
+    # 0.5 level of its coverage by up to ~0.1 px from the true edge, which
+    # decides images whose foreground or background has a few dozen pixels;
+    # and its path operations occasionally return a wrong region. Neither
+    # can be reproduced by an exact renderer: see BENCHMARKS.md.
+    assert reached.mean() >= 0.99
   else:
     assert reached.mean() >= 0.99
   assert mad < 0.002
