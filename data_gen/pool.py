@@ -1,7 +1,10 @@
 """Worker processes that fill a bounded queue with training batches.
 
-Batch `step` of process `p` holds examples `step * B + i` (i < B) of the
-stream seeded (seed, p), so the data depend only on the step: a resumed run
+Batch `step` of process `p` comes from chunk `step // K` of the stream
+seeded (seed, p), which holds examples `chunk * K * B` onwards: with K = 1
+batch `step` holds examples `step * B + i` (i < B) in order; with K > 1 the
+chunk's examples are dealt out by sequence length and the batches trimmed
+(`data_gen.lengths`). The data depend only on the step: a resumed run
 continues the same stream, whatever the number of workers. Workers are
 started with the "spawn" method and never import jax. A worker that raises
 sends its traceback; the trainer then stops with an error naming the worker
@@ -15,7 +18,8 @@ import multiprocessing as mp
 import queue as queue_lib
 import traceback
 
-from data_gen.worker import ExampleConfig, make_batch
+from data_gen.lengths import chunk_batches
+from data_gen.worker import ExampleConfig
 
 
 class WorkerError(RuntimeError):
@@ -29,14 +33,22 @@ def _work(
   seed,
   batch_size: int,
   start_step: int,
+  sort_chunk: int,
+  length_bucket: int,
   out: mp.Queue,
 ):
-  step = start_step + worker
+  chunk = start_step // sort_chunk + worker
+  step = chunk * sort_chunk
   try:
     while True:
-      indices = range(step * batch_size, (step + 1) * batch_size)
-      out.put((worker, step, make_batch(seed, indices, config)))
-      step += num_workers
+      batches = chunk_batches(
+        seed, chunk, batch_size, sort_chunk, config, length_bucket
+      )
+      for part, batch in enumerate(batches):
+        step = chunk * sort_chunk + part
+        if step >= start_step:
+          out.put((worker, step, batch))
+      chunk += num_workers
   except Exception:  # pylint: disable=broad-except
     out.put((worker, step, traceback.format_exc()))
 
@@ -50,6 +62,10 @@ class BatchPool:
     seed: run seed; the stream of process p is seeded (seed, p).
     batch_size: examples per batch on this process.
     start_step: first step to produce (the resume point).
+    sort_chunk: K, batches drawn together and dealt out by sequence length
+      (1: stream order).
+    length_bucket: sequence arrays are trimmed to a multiple of this many
+      tokens (0: the language's full sequence length).
     num_workers: worker processes.
     queue_size: batches buffered ahead, over all workers (the bound).
     process_index: this host's index in a multi-host run.
@@ -60,6 +76,8 @@ class BatchPool:
   seed: int
   batch_size: int
   start_step: int = 0
+  sort_chunk: int = 1
+  length_bucket: int = 0
   num_workers: int = 2
   queue_size: int = 8
   process_index: int = 0
@@ -68,6 +86,10 @@ class BatchPool:
   def __post_init__(self):
     if self.num_workers < 1:
       raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
+    if self.sort_chunk < 1:
+      raise ValueError(f"sort_chunk must be >= 1, got {self.sort_chunk}")
+    if self.length_bucket < 0:
+      raise ValueError(f"length_bucket must be >= 0, got {self.length_bucket}")
     ctx = mp.get_context("spawn")
     # One bounded queue per worker: batches are read from the worker that
     # owns the next step only, so memory stays bounded and a dead owner is
@@ -89,6 +111,8 @@ class BatchPool:
           stream,
           self.batch_size,
           self.start_step,
+          self.sort_chunk,
+          self.length_bucket,
           self._queues[i],
         ),
       )
@@ -101,7 +125,8 @@ class BatchPool:
     return self
 
   def __next__(self) -> dict:
-    owner = (self._next - self.start_step) % self.num_workers
+    k = self.sort_chunk
+    owner = (self._next // k - self.start_step // k) % self.num_workers
     while True:
       try:
         worker, step, item = self._queues[owner].get(timeout=self.timeout_s)

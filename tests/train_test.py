@@ -31,6 +31,9 @@ def tiny_config(lang="rainbow", steps=20, batch=8):
   c.ckpt.async_save = False
   c.evals.every = 0
   c.log_every = 5
+  # One full-length step shape keeps these short runs to one compilation.
+  c.input.sort_chunk = 1
+  c.input.length_bucket = 0
   return c
 
 
@@ -172,12 +175,12 @@ def test_bad_configs_are_named():
     policy.check_config(config)
 
 
-def _train_cmd(workdir, steps):
+def _train_cmd(workdir, steps, extra=""):
   return [
     sys.executable,
     "-m",
     "launch.train",
-    f"--config=tests/train_tiny_config.py:steps={steps}",
+    f"--config=tests/train_tiny_config.py:steps={steps}{extra}",
     f"--workdir={workdir}",
   ]
 
@@ -191,16 +194,18 @@ def _final_params(workdir):
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_params(tmp_path):
+  # Length-sorted chunks of 4 batches: the kill and the resume fall inside
+  # a chunk.
   straight, killed = tmp_path / "straight", tmp_path / "killed"
   subprocess.run(
-    _train_cmd(straight, 30),
+    _train_cmd(straight, 30, ",sorted"),
     cwd=REPO,
     check=True,
     capture_output=True,
     timeout=900,
   )
   proc = subprocess.Popen(
-    _train_cmd(killed, 30),
+    _train_cmd(killed, 30, ",sorted"),
     cwd=REPO,
     stdout=subprocess.DEVNULL,
     stderr=subprocess.DEVNULL,
@@ -217,7 +222,7 @@ def test_killed_run_resumes_to_the_same_params(tmp_path):
   )
   assert 15 <= latest < 30
   subprocess.run(
-    _train_cmd(killed, 30),
+    _train_cmd(killed, 30, ",sorted"),
     cwd=REPO,
     check=True,
     capture_output=True,

@@ -67,6 +67,13 @@ def policy_config(
       label_mode="path",
       blank_current=False,
       sketch=False,  # CSG2D-Sketch targets
+      # Right-sized sequences (data_gen/lengths.py): sort_chunk batches are
+      # drawn together and dealt out by sequence length, and each batch's
+      # sequences cut to a multiple of length_bucket tokens (one compiled
+      # step per length). sort_chunk=1, length_bucket=0: stream order,
+      # full length.
+      sort_chunk=8,
+      length_bucket=16,
     )
   )
   # max_len: decoder positions; 0 = the language's sequence length.
@@ -83,9 +90,14 @@ def policy_config(
 
 def quick_cpu_run(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Settings of the tiny configs, for runs of minutes on a CPU: two data
-  workers, lr 1e-3 after 20 warmup steps, checkpoints and evaluations (32
-  examples) every 100 steps. Returns `c`, changed."""
+  workers, full-length sequences in stream order, lr 1e-3 after 20 warmup
+  steps, checkpoints and evaluations (32 examples) every 100 steps.
+  Returns `c`, changed."""
   c.input.num_workers = 2
+  # One compiled step shape: on runs of minutes with tiny models, compiling
+  # a step per sequence length costs more than shorter sequences save.
+  c.input.sort_chunk = 1
+  c.input.length_bucket = 0
   c.optim.lr = 1e-3
   c.optim.warmup_steps = 20
   c.ckpt.every = 100
@@ -103,4 +115,7 @@ def value_config(
   """Value-model training: the policy fields, kind "value"."""
   c = policy_config(lang, size, batch_size, total_steps)
   c.kind = "value"
+  # The value model sees only the images: keep one sequence shape.
+  c.input.sort_chunk = 1
+  c.input.length_bucket = 0
   return c

@@ -23,8 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec as P
 
+from data_gen import lengths as lengths_lib
 from data_gen.pool import BatchPool
 from data_gen.worker import ExampleConfig, make_batch
 from treediff_jax import checkpointing, sharding
@@ -70,6 +72,12 @@ def check_config(config) -> None:
     raise ConfigError("config.evals.every must be >= 0 (0: no evaluation)")
   if config.input.num_workers < 1:
     raise ConfigError("config.input.num_workers must be >= 1")
+  if config.input.sort_chunk < 1:
+    raise ConfigError("config.input.sort_chunk must be >= 1 (1: stream order)")
+  if config.input.length_bucket < 0:
+    raise ConfigError(
+      "config.input.length_bucket must be >= 0 (0: full sequence length)"
+    )
   try:
     example_config(config)
   except ValueError as e:
@@ -266,6 +274,8 @@ def train_and_evaluate(
     config.seed,
     local_batch,
     start_step=start,
+    sort_chunk=config.input.sort_chunk,
+    length_bucket=config.input.length_bucket,
     num_workers=config.input.num_workers,
     queue_size=config.input.queue_size,
     process_index=jax.process_index(),
@@ -278,7 +288,7 @@ def train_and_evaluate(
       t0, waited, seen = time.perf_counter(), 0.0, 0
       for step in range(start, config.total_steps):
         tw = time.perf_counter()
-        local = next(pool)
+        local = _common_length(next(pool))
         waited += time.perf_counter() - tw
         batch = sharding.global_batch(mesh, local)
         state, metrics = train_step(state, batch)
@@ -312,6 +322,17 @@ def train_and_evaluate(
     manager.wait_until_finished()
     manager.close()
   return last
+
+
+def _common_length(local: dict) -> dict:
+  """Pads this process's sequence arrays to the longest over all processes
+  (trimmed lengths differ between hosts; the global batch needs one)."""
+  if jax.process_count() == 1:
+    return local
+  lengths = multihost_utils.process_allgather(
+    np.int32(local["tokens"].shape[1])
+  )
+  return lengths_lib.pad_sequences(local, int(np.max(lengths)))
 
 
 def _log(log_file, m: dict):
