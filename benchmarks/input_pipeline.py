@@ -4,9 +4,14 @@ share of training time spent waiting for data.
   python -m benchmarks.input_pipeline [--lang=csg2d --batch=32]
 
 Measures examples/s delivered by `data_gen.pool.BatchPool` with 1, 2 and 4
-workers (timed from the first batch, so batches already buffered by then
-count), then runs a short real training run
-of the tiny policy and reports its data-wait fraction.
+workers, timed from the first batch delivered over --batches more (the
+consumer takes batches at once, so this is the production rate once the
+workers are up; start-up is not counted), then
+runs a short real training run of the tiny policy and reports its
+data-wait fraction. With --grain
+(needs `pip install grain`), also grain's multiprocess prefetch
+(`MapDataset.map(make_batch).to_iter_dataset().mp_prefetch`) drawing the
+same batches with the same worker counts.
 """
 
 import tempfile
@@ -19,8 +24,44 @@ from treediff_jax.dsl.languages import NAMES
 
 _LANG = flags.DEFINE_enum("lang", "csg2d", NAMES, "Language.")
 _BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
-_BATCHES = flags.DEFINE_integer("batches", 40, "Batches timed per setting.")
+_BATCHES = flags.DEFINE_integer("batches", 1200, "Batches timed per setting.")
 _STEPS = flags.DEFINE_integer("steps", 60, "Steps of the real run.")
+_GRAIN = flags.DEFINE_bool(
+  "grain", False, "Also time grain's mp_prefetch (pip install grain)."
+)
+
+
+def _grain_batch(lang, batch, step):
+  from data_gen.worker import ExampleConfig, make_batch
+
+  indices = range(step * batch, (step + 1) * batch)
+  return make_batch((0, 0), indices, ExampleConfig(lang=lang))
+
+
+def grain_rate(lang, batch, workers, batches):
+  """examples/s of grain's multiprocess prefetch over the same batches."""
+  import functools
+
+  try:
+    import grain
+  except ImportError:
+    raise SystemExit("--grain needs grain: pip install grain") from None
+  ds = (
+    grain.MapDataset.range(batches + 1)
+    .map(functools.partial(_grain_batch, lang, batch))
+    .to_iter_dataset()
+    .mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
+  )
+  return _steady_rate(iter(ds), batch, batches)
+
+
+def _steady_rate(batches_iter, batch, batches):
+  """examples/s over `batches` batches drawn after the first."""
+  next(batches_iter)  # workers started and imported
+  t = time.perf_counter()
+  for _ in range(batches):
+    next(batches_iter)
+  return batches * batch / (time.perf_counter() - t)
 
 
 def pool_rate(lang, batch, workers, batches):
@@ -34,11 +75,7 @@ def pool_rate(lang, batch, workers, batches):
     num_workers=workers,
     queue_size=2 * workers,
   ) as pool:
-    next(pool)  # workers started and imported
-    t = time.perf_counter()
-    for _ in range(batches):
-      next(pool)
-    return batches * batch / (time.perf_counter() - t)
+    return _steady_rate(pool, batch, batches)
 
 
 def main(argv):
@@ -48,9 +85,18 @@ def main(argv):
     figures[f"workers_{workers}_examples_per_s"] = round(
       pool_rate(_LANG.value, _BATCH.value, workers, _BATCHES.value), 1
     )
+    if _GRAIN.value:
+      figures[f"grain_workers_{workers}_examples_per_s"] = round(
+        grain_rate(_LANG.value, _BATCH.value, workers, _BATCHES.value), 1
+      )
+    grain_part = ""
+    if _GRAIN.value:
+      grain_part = (
+        f"; grain {figures[f'grain_workers_{workers}_examples_per_s']}"
+      )
     print(
       f"{workers} workers: "
-      f"{figures[f'workers_{workers}_examples_per_s']} examples/s"
+      f"{figures[f'workers_{workers}_examples_per_s']} examples/s{grain_part}"
     )
   from treediff_jax.configs import common
   from treediff_jax.trainers import policy
