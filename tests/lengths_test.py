@@ -9,7 +9,6 @@ from flax import nnx
 from data_gen import lengths
 from data_gen.pool import BatchPool
 from data_gen.worker import ExampleConfig, make_batch
-from tests.train_tiny_config import get_config as tiny_config
 from treediff_jax.configs import common
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.models.policy import PolicyModel
@@ -97,17 +96,6 @@ def test_sorted_pool_streams_do_not_depend_on_workers_or_start_step():
       np.testing.assert_array_equal(x[k], y[k])
   with pytest.raises(ValueError, match="sort_chunk"):
     BatchPool(config, seed=0, batch_size=2, sort_chunk=0)
-
-
-def test_bad_length_settings_are_named():
-  config = tiny_config()
-  config.input.sort_chunk = 0
-  with pytest.raises(policy.ConfigError, match="sort_chunk"):
-    policy.check_config(config)
-  config = tiny_config()
-  config.input.length_bucket = -1
-  with pytest.raises(policy.ConfigError, match="length_bucket"):
-    policy.check_config(config)
 
 
 def test_trimming_leaves_the_loss_unchanged():

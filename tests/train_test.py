@@ -160,18 +160,20 @@ def test_pool_streams_do_not_depend_on_worker_count():
       np.testing.assert_array_equal(x[k], y[k])
 
 
-def test_bad_configs_are_named():
+@pytest.mark.parametrize(
+  "field,value,message",
+  [
+    ("batch_size", 0, "batch_size"),
+    ("sketch", True, "sketch"),
+    ("label_mode", "last_mutation", "rho=0"),
+    ("sort_chunk", 0, "sort_chunk"),
+    ("length_bucket", -1, "length_bucket"),
+  ],
+)
+def test_bad_configs_are_named(field, value, message):
   config = tiny_config()
-  config.input.batch_size = 0
-  with pytest.raises(policy.ConfigError, match="batch_size"):
-    policy.check_config(config)
-  config = tiny_config()
-  config.input.sketch = True
-  with pytest.raises(policy.ConfigError, match="sketch"):
-    policy.check_config(config)
-  config = tiny_config()
-  config.input.label_mode = "last_mutation"
-  with pytest.raises(policy.ConfigError, match="rho=0"):
+  config.input[field] = value
+  with pytest.raises(policy.ConfigError, match=message):
     policy.check_config(config)
 
 
