@@ -1,7 +1,7 @@
 """Right-sized training sequences: length-sorted chunks, trimmed padding.
 
 Every example's edit sequence is padded to the language's `seq_len`, but
-most are far shorter (CSG2D: about 93 of 200 tokens on average), and the
+most are far shorter (CSG2D: 87 of 200 tokens on average), and the
 decoder's cost grows with the padded length. A chunk of `num_batches`
 consecutive batches is therefore drawn at once, its examples sorted by
 sequence length and dealt out in that order, and each batch's sequence
@@ -11,6 +11,12 @@ only which batch holds them changes, and the batches' order within the
 chunk is shuffled from the seed, so short and long batches alternate at
 random rather than in a ramp. Everything depends on (seed, chunk) alone: a
 resumed run regenerates the chunk and continues at the same batch.
+
+Two consequences: the loss, a mean over each batch's edit tokens, weighs an
+edit token by the batch it lands in, and batches now group examples of
+similar length (the expected objective shifts slightly towards the edits
+of batches with fewer edit tokens); and a run started with other
+`sort_chunk` / `length_bucket` values sees other batches after a resume.
 """
 
 from __future__ import annotations

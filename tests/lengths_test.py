@@ -82,18 +82,18 @@ def test_pad_sequences_restores_the_full_arrays():
     lengths.pad_sequences(stream, full - 1)
 
 
-def test_sorted_pool_streams_do_not_depend_on_workers_or_start_step():
+def test_sorted_pool_delivers_every_chunk_batch_in_step_order():
   config = ExampleConfig(lang="rainbow")
-  kw = dict(seed=1, batch_size=3, sort_chunk=4, length_bucket=8)
-  with BatchPool(config, num_workers=1, **kw) as a:
-    one = [next(a) for _ in range(9)]
-  # Resume in the middle of the second chunk with three workers.
-  with BatchPool(config, num_workers=3, start_step=5, **kw) as b:
-    three = [next(b) for _ in range(4)]
-  for x, y in zip(one[5:], three):
-    assert x["tokens"].shape == y["tokens"].shape
-    for k in x:
-      np.testing.assert_array_equal(x[k], y[k])
+  k, workers, start = 4, 3, 5  # resume inside the second chunk
+  kw = dict(seed=1, batch_size=3, sort_chunk=k, length_bucket=8)
+  steps = range(start, start + 2 * k * workers + 3)  # second chunk per worker
+  with BatchPool(config, num_workers=workers, start_step=start, **kw) as pool:
+    got = [next(pool) for _ in steps]
+  for step, batch in zip(steps, got):
+    want = lengths.chunk_batches((1, 0), step // k, 3, k, config, 8)[step % k]
+    assert batch["tokens"].shape == want["tokens"].shape
+    for key in want:
+      np.testing.assert_array_equal(batch[key], want[key])
   with pytest.raises(ValueError, match="sort_chunk"):
     BatchPool(config, seed=0, batch_size=2, sort_chunk=0)
 

@@ -17,6 +17,7 @@ from data_gen.pool import BatchPool, WorkerError
 from data_gen.worker import ExampleConfig, make_batch
 from treediff_jax import checkpointing, sharding
 from treediff_jax.configs import common
+from treediff_jax.trainers import common as trainer_common
 from treediff_jax.trainers import policy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -175,6 +176,24 @@ def test_bad_configs_are_named(field, value, message):
   config.input[field] = value
   with pytest.raises(policy.ConfigError, match=message):
     policy.check_config(config)
+
+
+def test_trainer_hands_the_length_settings_to_the_pool(tmp_path, monkeypatch):
+  class Stop(Exception):
+    pass
+
+  seen = {}
+
+  def pool(*args, **kwargs):
+    seen.update(kwargs)
+    raise Stop
+
+  monkeypatch.setattr(trainer_common, "BatchPool", pool)
+  config = tiny_config()
+  config.input.sort_chunk, config.input.length_bucket = 3, 24
+  with pytest.raises(Stop):
+    policy.train_and_evaluate(config, str(tmp_path / "run"))
+  assert seen["sort_chunk"] == 3 and seen["length_bucket"] == 24
 
 
 def _train_cmd(workdir, steps, extra=""):
