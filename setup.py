@@ -35,6 +35,8 @@ setuptools.setup(
       "skia-python==87.5",
       "iceberg-dsl==0.1.2",
     ],
+    # Only for `benchmarks.input_pipeline --grain` (grain against our pool).
+    "bench": ["grain>=0.2.18"],
     "cuda": ["jax[cuda12]>=0.5.0"],
     "tpu": ["jax[tpu]>=0.5.0"],
   },

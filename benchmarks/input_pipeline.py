@@ -9,7 +9,7 @@ consumer takes batches at once, so this is the production rate once the
 workers are up; start-up is not counted), then
 runs a short real training run of the tiny policy and reports its
 data-wait fraction. With --grain
-(needs `pip install grain`), also grain's multiprocess prefetch
+(needs grain: `pip install -e ".[bench]"`), also grain's multiprocess prefetch
 (`MapDataset.map(make_batch).to_iter_dataset().mp_prefetch`) drawing the
 same batches with the same worker counts.
 """
@@ -27,7 +27,7 @@ _BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
 _BATCHES = flags.DEFINE_integer("batches", 1200, "Batches timed per setting.")
 _STEPS = flags.DEFINE_integer("steps", 60, "Steps of the real run.")
 _GRAIN = flags.DEFINE_bool(
-  "grain", False, "Also time grain's mp_prefetch (pip install grain)."
+  "grain", False, "Also time grain's mp_prefetch (needs the bench extra)."
 )
 
 
@@ -45,7 +45,7 @@ def grain_rate(lang, batch, workers, batches):
   try:
     import grain
   except ImportError:
-    raise SystemExit("--grain needs grain: pip install grain") from None
+    raise SystemExit("--grain needs grain: pip install -e '.[bench]'") from None
   ds = (
     grain.MapDataset.range(batches + 1)
     .map(functools.partial(_grain_batch, lang, batch))
