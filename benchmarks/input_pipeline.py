@@ -105,8 +105,7 @@ def main(argv):
   config.log_every = max(1, _STEPS.value // 2)
   # One step shape, as in the tiny CPU configs: no compilation inside the
   # timed half of the run.
-  config.input.sort_chunk = 1
-  config.input.length_bucket = 0
+  common.full_length_sequences(config)
   config.evals.every = 0
   config.ckpt.every = 10**9
   with tempfile.TemporaryDirectory() as workdir:

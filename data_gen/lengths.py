@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_gen.worker import ExampleConfig, make_batch
+from data_gen.worker import ExampleConfig, make_batch, seed_words
 from treediff_jax.dsl.tokenizer import PAD
 
 SEQUENCE_KEYS = ("tokens", "loss_mask")  # [B, S] arrays trimmed together
@@ -98,8 +98,7 @@ def chunk_batches(
     return [trim_to_bucket(batch, bucket)]
   order = np.argsort(sequence_lengths(batch["tokens"]), kind="stable")
   groups = order.reshape(num_batches, batch_size)
-  seed = tuple(seed) if isinstance(seed, (tuple, list)) else (seed,)
-  rng = np.random.default_rng([*map(int, seed), int(chunk), num_batches])
+  rng = np.random.default_rng(seed_words(seed, chunk, num_batches))
   groups = groups[rng.permutation(num_batches)]
   return [
     trim_to_bucket({k: v[rows] for k, v in batch.items()}, bucket)

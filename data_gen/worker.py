@@ -64,11 +64,17 @@ class ExampleConfig:
       raise ValueError("label_mode='repl' (REPL Flow) needs lang csg2d")
 
 
+def seed_words(seed, *more) -> list[int]:
+  """The entropy words of a stream seeded `seed` (an int, or a tuple such as
+  (run seed, process index)), followed by the ints `more`."""
+  seed = tuple(seed) if isinstance(seed, (tuple, list)) else (seed,)
+  return [*map(int, seed), *map(int, more)]
+
+
 def example_rng(seed, index: int) -> HostRng:
   """The random stream of example `index` of the run seeded `seed` (an int,
   or a tuple such as (run seed, process index))."""
-  seed = tuple(seed) if isinstance(seed, (tuple, list)) else (seed,)
-  return HostRng(np.random.default_rng([*map(int, seed), int(index)]))
+  return HostRng(np.random.default_rng(seed_words(seed, index)))
 
 
 def make_example(

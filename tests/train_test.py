@@ -33,9 +33,7 @@ def tiny_config(lang="rainbow", steps=20, batch=8):
   c.evals.every = 0
   c.log_every = 5
   # One full-length step shape keeps these short runs to one compilation.
-  c.input.sort_chunk = 1
-  c.input.length_bucket = 0
-  return c
+  return common.full_length_sequences(c)
 
 
 def _params(state):

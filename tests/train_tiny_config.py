@@ -15,6 +15,7 @@ def get_config(arg=None):
   c.ckpt.every = 5
   c.evals.every = 0
   c.log_every = 5
-  c.input.sort_chunk = 4 if a.sorted else 1
-  c.input.length_bucket = 16 if a.sorted else 0
+  if not a.sorted:
+    return common.full_length_sequences(c)
+  c.input.sort_chunk, c.input.length_bucket = 4, 16
   return c

@@ -88,6 +88,16 @@ def policy_config(
   return c
 
 
+def full_length_sequences(
+  c: ml_collections.ConfigDict,
+) -> ml_collections.ConfigDict:
+  """One step shape: batches in stream order at the full sequence length
+  (sort_chunk 1, length_bucket 0). Returns `c`, changed."""
+  c.input.sort_chunk = 1
+  c.input.length_bucket = 0
+  return c
+
+
 def quick_cpu_run(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Settings of the tiny configs, for runs of minutes on a CPU: two data
   workers, full-length sequences in stream order, lr 1e-3 after 20 warmup
@@ -96,8 +106,7 @@ def quick_cpu_run(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.input.num_workers = 2
   # One compiled step shape: on runs of minutes with tiny models, compiling
   # a step per sequence length costs more than shorter sequences save.
-  c.input.sort_chunk = 1
-  c.input.length_bucket = 0
+  full_length_sequences(c)
   c.optim.lr = 1e-3
   c.optim.warmup_steps = 20
   c.ckpt.every = 100
@@ -116,6 +125,4 @@ def value_config(
   c = policy_config(lang, size, batch_size, total_steps)
   c.kind = "value"
   # The value model sees only the images: keep one sequence shape.
-  c.input.sort_chunk = 1
-  c.input.length_bucket = 0
-  return c
+  return full_length_sequences(c)
