@@ -14,6 +14,7 @@ and padded to the language's full sequence length (no trimming). On a GPU
 it also reports model FLOPs utilisation from XLA's cost analysis.
 """
 
+import concurrent.futures
 import time
 
 import numpy as np
@@ -35,6 +36,9 @@ _SORT_CHUNK = flags.DEFINE_integer(
 _LENGTH_BUCKET = flags.DEFINE_integer(
   "length_bucket", None, "Trim granularity in tokens (config default)."
 )
+_DTYPE = flags.DEFINE_enum(
+  "dtype", "float32", ["float32", "bfloat16"], "Model compute dtype."
+)
 _PEAK_TFLOPS = flags.DEFINE_float(
   "peak_tflops", 0.0, "Accelerator peak (bf16 dense) for MFU; 0 = no MFU."
 )
@@ -52,24 +56,36 @@ def _examples_per_s(config, batches, repeats):
   graphdef, state = policy.init_state(config, mesh)
   step = policy.make_train_step(config, graphdef, mesh)
   batches = [sharding.global_batch(mesh, b) for b in batches]
-  flops_of, flops = {}, 0.0
+  # One compile per length, the lengths compiled in parallel threads: the
+  # compiled executable both runs the step and gives XLA's FLOP count
+  # (calling the jitted function after lowering would compile again).
+  lowered = {}
+  for batch in batches:
+    lowered.setdefault(batch["tokens"].shape[1], step.lower(state, batch))
+  with concurrent.futures.ThreadPoolExecutor(len(lowered)) as pool:
+    compiled = dict(
+      zip(lowered, pool.map(lambda x: x.compile(), lowered.values()))
+    )
+  flops_of, flops, warm = {}, 0.0, set()
+  for length, executable in compiled.items():
+    try:
+      cost = executable.cost_analysis()
+      cost = cost[0] if isinstance(cost, list) else cost
+      flops_of[length] = float(cost.get("flops", 0.0))
+    except Exception:  # pylint: disable=broad-except
+      flops_of[length] = 0.0
   for batch in batches:
     length = batch["tokens"].shape[1]
-    if length not in flops_of:
-      try:
-        cost = step.lower(state, batch).compile().cost_analysis()
-        cost = cost[0] if isinstance(cost, list) else cost
-        flops_of[length] = float(cost.get("flops", 0.0))
-      except Exception:  # pylint: disable=broad-except
-        flops_of[length] = 0.0
-      state, m = step(state, batch)  # compile and warm this shape
+    if length not in warm:
+      state, m = compiled[length](state, batch)  # warm this shape
       jax.block_until_ready(m)
+      warm.add(length)
     flops += flops_of[length]
   times = []
   for _ in range(repeats):
     t = time.perf_counter()
     for batch in batches:
-      state, m = step(state, batch)
+      state, m = compiled[batch["tokens"].shape[1]](state, batch)
     jax.block_until_ready(m)
     times.append(time.perf_counter() - t)
   sec = float(np.median(times))
@@ -87,6 +103,7 @@ def main(argv):
   from treediff_jax.trainers import policy
 
   config = common.policy_config(_LANG.value, _MODEL.value, _BATCH.value, 1000)
+  config.model.dtype = _DTYPE.value
   if _SORT_CHUNK.value is not None:
     config.input.sort_chunk = _SORT_CHUNK.value
   if _LENGTH_BUCKET.value is not None:
@@ -103,6 +120,7 @@ def main(argv):
   figures = {
     "lang": _LANG.value,
     "model": _MODEL.value,
+    "dtype": _DTYPE.value,
     "batch": _BATCH.value,
     "sort_chunk": k,
     "length_bucket": bucket,
