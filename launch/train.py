@@ -6,7 +6,9 @@
 Overrides follow the file after a colon (`policy_tiny.py:lang=rainbow`).
 Runs unchanged on CPU, GPU or a TPU slice; on several hosts, pass
 --multihost to call jax.distributed.initialize() first. A killed run
-resumes from the last checkpoint in --workdir when started again.
+resumes from the last checkpoint in --workdir when started again, and
+reuses the steps compiled before from <workdir>/compile_cache
+(--nocompile_cache: compile afresh).
 """
 
 import os
@@ -28,6 +30,12 @@ _WORKDIR = flags.DEFINE_string(
 )
 _MULTIHOST = flags.DEFINE_bool(
   "multihost", False, "Call jax.distributed.initialize() first."
+)
+_COMPILE_CACHE = flags.DEFINE_bool(
+  "compile_cache",
+  True,
+  "Keep compiled steps in <workdir>/compile_cache, so that a resumed run "
+  "does not compile them again.",
 )
 
 
@@ -54,6 +62,13 @@ def main(argv):
 
   if _MULTIHOST.value:
     jax.distributed.initialize()
+  if _COMPILE_CACHE.value:
+    # Each sequence length compiles its own train step (data_gen/lengths.py);
+    # on a GPU that is about half a minute per length for the base model.
+    jax.config.update(
+      "jax_compilation_cache_dir",
+      os.path.join(os.path.abspath(_WORKDIR.value), "compile_cache"),
+    )
   print(
     f"process {jax.process_index()} of {jax.process_count()}; "
     f"{jax.local_device_count()} local of {jax.device_count()} devices "
