@@ -15,6 +15,7 @@ it also reports model FLOPs utilisation from XLA's cost analysis.
 """
 
 import concurrent.futures
+import os
 import time
 
 import numpy as np
@@ -44,6 +45,9 @@ _PEAK_TFLOPS = flags.DEFINE_float(
 )
 
 
+_COMPILE_THREADS = 4
+
+
 def _examples_per_s(config, batches, repeats):
   """Median examples/s of passes over `batches` (dicts of [B, ...] arrays),
   the XLA FLOPs of one pass (None where unknown) and the pass time."""
@@ -56,16 +60,17 @@ def _examples_per_s(config, batches, repeats):
   graphdef, state = policy.init_state(config, mesh)
   step = policy.make_train_step(config, graphdef, mesh)
   batches = [sharding.global_batch(mesh, b) for b in batches]
-  # One compile per length, the lengths compiled in parallel threads: the
-  # compiled executable both runs the step and gives XLA's FLOP count
-  # (calling the jitted function after lowering would compile again).
+  # One compile per length, up to _COMPILE_THREADS at a time (each compile
+  # of the base model's step holds a few GB of host memory): the compiled
+  # executable both runs the step and gives XLA's FLOP count (calling the
+  # jitted function after lowering would compile again).
   lowered = {}
   for batch in batches:
     lowered.setdefault(batch["tokens"].shape[1], step.lower(state, batch))
-  with concurrent.futures.ThreadPoolExecutor(len(lowered)) as pool:
-    compiled = dict(
-      zip(lowered, pool.map(lambda x: x.compile(), lowered.values()))
-    )
+  threads = min(len(lowered), os.cpu_count() or 1, _COMPILE_THREADS)
+  with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+    executables = pool.map(lambda x: x.compile(), lowered.values())
+    compiled = dict(zip(lowered, executables))
   flops_of, flops, warm = {}, 0.0, set()
   for length, executable in compiled.items():
     try:
