@@ -5,11 +5,14 @@
 Renders `batch` sampled programs (2..8 primitives) per call with the jitted
 JAX renderer, and the same programs one by one with the reference renderer
 (skia for CSG2D, iceberg on skia for TinySVG and Rainbow), in the same run.
-The process is pinned to one core unless --all_cores. On a GPU it also
+The process is pinned to one core unless --all_cores. Where the renderer
+asks XLA for other compiler options (`treediff_jax/xla_options.py`), the
+same programs are also timed with XLA's defaults. On a GPU it also
 times --gpu_batch programs per call; --nooracle leaves the reference
 renderer out (for machines without the test extra).
 """
 
+import functools
 import time
 
 import numpy as np
@@ -50,6 +53,7 @@ def main(argv):
   import jax.numpy as jnp
 
   from treediff_jax import render as render_lib
+  from treediff_jax import xla_options
 
   name = _LANG.value
   lang = get_language(name)
@@ -68,6 +72,13 @@ def main(argv):
   figures["images_per_s"] = round(
     _time_calls(fn, jnp.asarray(tokens[: _BATCH.value]), _REPEATS.value), 1
   )
+  if xla_options.renderer_options(name):
+    # Same-run baseline: the renderer compiled with XLA's default options.
+    plain = jax.jit(functools.partial(render_lib.render, name))
+    rate = _time_calls(
+      plain, jnp.asarray(tokens[: _BATCH.value]), _REPEATS.value
+    )
+    figures["xla_default_options_images_per_s"] = round(rate, 1)
 
   key = "skia" if name == "csg2d" else "iceberg"
   if _ORACLE.value:

@@ -1,5 +1,6 @@
 """The JAX renderers against the reference renderers and their own contracts."""
 
+import functools
 import pathlib
 
 import jax
@@ -94,6 +95,21 @@ def test_jit_vmap_and_unbatched_calls_agree():
     )
     np.testing.assert_allclose(batched, single, atol=1e-5)
     np.testing.assert_allclose(vmapped, single, atol=1e-5)
+
+
+def test_wide_vectors_leave_csg2d_images_unchanged():
+  # The CSG2D renderer asks XLA's CPU backend for 512-bit vectors where the
+  # CPU has AVX-512 (xla_options.py); its images must be a plain jit's.
+  lang = get_language("csg2d")
+  rng = np.random.default_rng(5)
+  programs = [sample(lang.grammar, "s", 2, 8, rng) for _ in range(16)]
+  tokens = jnp.asarray(render_lib.pad_tokens("csg2d", programs))
+  draw = functools.partial(render_lib.render, "csg2d")
+  plain = np.asarray(jax.jit(draw)(tokens))
+  wide = jax.jit(draw, compiler_options={"xla_cpu_prefer_vector_width": "512"})
+  np.testing.assert_allclose(np.asarray(wide(tokens)), plain, atol=1e-6)
+  tuned = render_lib.renderer("csg2d")(tokens)
+  np.testing.assert_allclose(np.asarray(tuned), plain, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)

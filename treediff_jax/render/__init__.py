@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from treediff_jax import xla_options
 from treediff_jax.dsl.grammar import ProgramSyntaxError
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.tokenizer import Tokenizer
@@ -76,7 +77,10 @@ def render_in_chunks(lang: str, tokens: jnp.ndarray, chunk: int) -> jnp.ndarray:
 def renderer(lang: str):
   """The jitted `render` for one language: tokens [B, L] -> images."""
   name = get_language(lang).name
-  return jax.jit(functools.partial(render, name))
+  return jax.jit(
+    functools.partial(render, name),
+    compiler_options=xla_options.renderer_options(name),
+  )
 
 
 def validate(lang: str, tokens) -> list[str | None]:
