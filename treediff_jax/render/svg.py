@@ -455,34 +455,40 @@ def render(
   leaves["stroke_on"] = leaves["stroke_on"] & leaf_on.T
   ramp = jnp.arange(size, dtype=jnp.int32)
 
-  def paint_one(image, q):  # one example: image [H, W, 3]
+  def paint_one(image, q, b=None):
+    """Paints leaf q into image [H, W, 3], or into example b of [B, H, W, 3]."""
     ox = jnp.clip(jnp.floor(q["left"]).astype(jnp.int32) - 3, 0, width - size)
     oy = jnp.clip(jnp.floor(q["top"]).astype(jnp.int32) - 3, 0, height - size)
-    window = jax.lax.dynamic_slice(image, (oy, ox, 0), (size, size, 3))
+    start, shape = (oy, ox, 0), (size, size, 3)
+    if b is not None:
+      start, shape = (b,) + start, (1,) + shape
+    window = jax.lax.dynamic_slice(image, start, shape)
     px = (ox + ramp).astype(jnp.float32)[None, :]
     py = (oy + ramp).astype(jnp.float32)[:, None]
-    window = _paint_leaf(window, px, py, q)
-    return jax.lax.dynamic_update_slice(image, window, (oy, ox, 0))
-
-  def paint_if_on(image, q):  # skips empty leaf slots (one example)
-    on = q["fill_on"] | q["stroke_on"]
-    return jax.lax.cond(on, paint_one, lambda im, _: im, image, q)
+    window = _paint_leaf(window.reshape(size, size, 3), px, py, q)
+    return jax.lax.dynamic_update_slice(image, window.reshape(shape), start)
 
   if per_example is None:
     per_example = jax.default_backend() == "cpu"
   if per_example:
-    # One example at a time keeps each window update in place: on a CPU a
-    # batched update inside the leaf loop copies every image at every leaf.
-    def one_image(q):  # q: one example's entries, [M, ...]
-      def step(image, qm):
-        return paint_if_on(image, qm), None
+    # One example at a time, every window written in place into the batch's
+    # images: on a CPU a batched update inside the leaf loop copies every
+    # image at every leaf, and images built one by one are copied once more
+    # into the batch.
+    def one_example(b, image):
+      def step(image, q):  # skips empty leaf slots
+        on = q["fill_on"] | q["stroke_on"]
+        paint = functools.partial(paint_one, b=b)
+        return jax.lax.cond(on, paint, lambda im, _: im, image, q), None
 
-      image = jnp.ones((height, width, 3), jnp.float32)
+      q = {
+        k: jax.lax.dynamic_index_in_dim(v, b, 1, False)
+        for k, v in leaves.items()
+      }
       return jax.lax.scan(step, image, q)[0]
 
-    return jax.lax.map(
-      one_image, {k: jnp.moveaxis(v, 0, 1) for k, v in leaves.items()}
-    )
+    image = jnp.ones((tokens.shape[0], height, width, 3), jnp.float32)
+    return jax.lax.fori_loop(0, tokens.shape[0], one_example, image)
 
   # On accelerators batched scatters are cheap and a per-example loop is not.
   def step(image, q):
