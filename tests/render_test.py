@@ -97,19 +97,27 @@ def test_jit_vmap_and_unbatched_calls_agree():
     np.testing.assert_allclose(vmapped, single, atol=1e-5)
 
 
-def test_wide_vectors_leave_csg2d_images_unchanged():
-  # The CSG2D renderer asks XLA's CPU backend for 512-bit vectors where the
-  # CPU has AVX-512 (xla_options.py); its images must be a plain jit's.
+def test_compiler_options_leave_csg2d_images_unchanged():
+  # The CSG2D renderer asks XLA's CPU backend for fast min/max and, on
+  # AVX-512 CPUs, 512-bit vectors (xla_options.py); its images, valid
+  # programs or not, must be those of a plain jit.
   lang = get_language("csg2d")
   rng = np.random.default_rng(5)
   programs = [sample(lang.grammar, "s", 2, 8, rng) for _ in range(16)]
-  tokens = jnp.asarray(render_lib.pad_tokens("csg2d", programs))
+  tokens = render_lib.pad_tokens("csg2d", programs)
+  vocab = render_lib.Tokenizer(lang).vocab_size
+  junk = rng.integers(0, vocab, size=(16, tokens.shape[1]))
+  tokens = jnp.asarray(np.concatenate([tokens, junk.astype(np.int32)]))
   draw = functools.partial(render_lib.render, "csg2d")
   plain = np.asarray(jax.jit(draw)(tokens))
-  wide = jax.jit(draw, compiler_options={"xla_cpu_prefer_vector_width": "512"})
-  np.testing.assert_allclose(np.asarray(wide(tokens)), plain, atol=1e-6)
+  options = {
+    "xla_cpu_enable_fast_min_max": True,
+    "xla_cpu_prefer_vector_width": "512",
+  }
+  fast = jax.jit(draw, compiler_options=options)
+  np.testing.assert_array_equal(np.asarray(fast(tokens)), plain)
   tuned = render_lib.renderer("csg2d")(tokens)
-  np.testing.assert_allclose(np.asarray(tuned), plain, atol=1e-6)
+  np.testing.assert_array_equal(np.asarray(tuned), plain)
 
 
 @pytest.mark.parametrize("name", NAMES)
