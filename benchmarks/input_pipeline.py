@@ -85,15 +85,11 @@ def main(argv):
     figures[f"workers_{workers}_examples_per_s"] = round(
       pool_rate(_LANG.value, _BATCH.value, workers, _BATCHES.value), 1
     )
-    if _GRAIN.value:
-      figures[f"grain_workers_{workers}_examples_per_s"] = round(
-        grain_rate(_LANG.value, _BATCH.value, workers, _BATCHES.value), 1
-      )
     grain_part = ""
     if _GRAIN.value:
-      grain_part = (
-        f"; grain {figures[f'grain_workers_{workers}_examples_per_s']}"
-      )
+      rate = grain_rate(_LANG.value, _BATCH.value, workers, _BATCHES.value)
+      figures[f"grain_workers_{workers}_examples_per_s"] = round(rate, 1)
+      grain_part = f"; grain {round(rate, 1)}"
     print(
       f"{workers} workers: "
       f"{figures[f'workers_{workers}_examples_per_s']} examples/s{grain_part}"

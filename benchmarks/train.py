@@ -64,14 +64,14 @@ def _examples_per_s(config, batches, repeats):
   # of the base model's step holds a few GB of host memory): the compiled
   # executable both runs the step and gives XLA's FLOP count (calling the
   # jitted function after lowering would compile again).
-  lowered = {}
+  first = {}  # one batch of each sequence length
   for batch in batches:
-    lowered.setdefault(batch["tokens"].shape[1], step.lower(state, batch))
-  threads = min(len(lowered), os.cpu_count() or 1, _COMPILE_THREADS)
+    first.setdefault(batch["tokens"].shape[1], batch)
+  threads = min(len(first), os.cpu_count() or 1, _COMPILE_THREADS)
   with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-    executables = pool.map(lambda x: x.compile(), lowered.values())
-    compiled = dict(zip(lowered, executables))
-  flops_of, flops, warm = {}, 0.0, set()
+    lowered = [step.lower(state, b) for b in first.values()]
+    compiled = dict(zip(first, pool.map(lambda x: x.compile(), lowered)))
+  flops_of = {}
   for length, executable in compiled.items():
     try:
       cost = executable.cost_analysis()
@@ -79,13 +79,9 @@ def _examples_per_s(config, batches, repeats):
       flops_of[length] = float(cost.get("flops", 0.0))
     except Exception:  # pylint: disable=broad-except
       flops_of[length] = 0.0
-  for batch in batches:
-    length = batch["tokens"].shape[1]
-    if length not in warm:
-      state, m = compiled[length](state, batch)  # warm this shape
-      jax.block_until_ready(m)
-      warm.add(length)
-    flops += flops_of[length]
+    state, m = executable(state, first[length])  # warm this shape
+    jax.block_until_ready(m)
+  flops = sum(flops_of[b["tokens"].shape[1]] for b in batches)
   times = []
   for _ in range(repeats):
     t = time.perf_counter()

@@ -250,7 +250,8 @@ def test_killed_run_resumes_to_the_same_params(tmp_path):
   a, step_a = _final_params(straight)
   b, step_b = _final_params(killed)
   assert step_a == step_b == 30
-  # The resumed run found the steps compiled before it in the workdir.
+  # The runs kept their compiled steps in the workdir's cache, where a
+  # resumed run finds them.
   assert any(
     p.name.startswith("jit_step") for p in (killed / "compile_cache").iterdir()
   )
