@@ -15,21 +15,18 @@ METHOD.json in DIR.
 import json
 import os
 import sys
-import time
 
 from absl import app, flags
 
-from launch import common
-from launch.solve import build_method_or_exit, pad_batch  # also the flags
+from launch import common, search_flags
 
+_SEARCH = search_flags.define()
 _TESTSET = flags.DEFINE_string("testset", None, "Test set file or folder.")
 _BUDGETS = flags.DEFINE_string(
   "budgets", "100,500,2000", "Node budgets, comma-separated."
 )
 _SEEDS = flags.DEFINE_integer("seeds", 5, "Number of seeds.")
 _LIMIT = flags.DEFINE_integer("limit", 0, "Use the first N problems (0: all).")
-
-FLAGS = flags.FLAGS
 
 
 def parse_budgets(text: str) -> list[int]:
@@ -52,26 +49,6 @@ def progress(seed: int, done: int, total: int, solved: int):
   if done == total:
     sys.stderr.write("\n")
   sys.stderr.flush()
-
-
-def solve_rates(problems: list[dict], budgets, seeds) -> dict:
-  """{budget: {mean, std, per_seed}} from per-problem records."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  out = {}
-  for b in budgets:
-    per_seed = []
-    for s in seeds:
-      rows = [p for p in problems if p["seed"] == s]
-      per_seed.append(
-        float(np.mean([p["solved"] and p["nodes"] <= b for p in rows]))
-      )
-    out[str(b)] = dict(
-      mean=float(np.mean(per_seed)),
-      std=float(np.std(per_seed)),
-      per_seed=per_seed,
-    )
-  return out
 
 
 def plot(out_dir: str) -> str:
@@ -114,87 +91,51 @@ def plot(out_dir: str) -> str:
 
 def main(argv):
   del argv
-  if not _TESTSET.value or not FLAGS.out:
+  f = _SEARCH
+  if not _TESTSET.value or not _SEARCH.out.value:
     common.exit_with("--testset and --out are required")
-  if _SEEDS.value < 1 or FLAGS.batch < 1:
-    common.exit_with("--seeds and --batch must be >= 1")
+  if _SEEDS.value < 1:
+    common.exit_with("--seeds must be >= 1")
+  search_flags.check(f)
   budgets = parse_budgets(_BUDGETS.value)
-  common.check_seed(FLAGS.seed)
-  parent = os.path.dirname(os.path.abspath(FLAGS.out))
+  parent = os.path.dirname(os.path.abspath(_SEARCH.out.value))
   if not os.path.isdir(parent):
-    common.exit_with(f"the folder above --out={FLAGS.out} does not exist")
+    common.exit_with(
+      f"the folder above --out={_SEARCH.out.value} does not exist"
+    )
   common.quiet_jax_logs()
 
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  from treediff_jax import evaluation, testsets
 
-  from treediff_jax import testsets  # pylint: disable=g-import-not-at-top
-  from treediff_jax.dsl.languages import get_language  # pylint: disable=g-import-not-at-top
-  from treediff_jax.dsl.tokenizer import Tokenizer  # pylint: disable=g-import-not-at-top
-
-  method = build_method_or_exit(
-    FLAGS.method,
-    FLAGS.lang,
-    FLAGS.checkpoint,
-    FLAGS.value_checkpoint,
-    budgets[-1],
-  )
+  solver = search_flags.build_solver_or_exit(f, budgets[-1])
   try:
-    ts = testsets.load_testset(method.lang, _TESTSET.value)
+    ts = testsets.load_testset(solver.lang, _TESTSET.value)
   except ValueError as e:
     common.exit_with(str(e))
   images = ts.images[: _LIMIT.value or None]
-  tok = Tokenizer(get_language(method.lang))
-  b = FLAGS.batch
-  seeds = [FLAGS.seed + s for s in range(_SEEDS.value)]
-  problems = []
-  # Compile outside the timed calls (one untimed search of the first batch).
-  [np.asarray(x) for x in method.solve(pad_batch(images[:b], b), key=0)]
-  for seed in seeds:
-    solved = 0
-    progress(seed, 0, len(images), 0)
-    for i in range(0, len(images), b):
-      chunk = images[i : i + b]
-      n = len(chunk)
-      padded = pad_batch(chunk, b)
-      t0 = time.perf_counter()
-      r = method.solve(padded, key=seed * 1_000_003 + i)
-      r = [np.asarray(x) for x in r]
-      wall = (time.perf_counter() - t0) / n
-      for j in range(n):
-        problems.append(
-          dict(
-            seed=seed,
-            index=i + j,
-            name=ts.names[i + j],
-            solved=bool(r[1][j]),
-            nodes=int(r[2][j]),
-            steps=int(r[3][j]),
-            goal_value=float(r[4][j]) if np.isfinite(r[4][j]) else None,
-            wall_s=wall,
-            program=tok.decode_text(r[0][j]),
-          )
-        )
-        solved += bool(r[1][j])
-      progress(seed, i + n, len(images), solved)
+  seeds = [f.seed.value + s for s in range(_SEEDS.value)]
+  problems = evaluation.run_solver(
+    solver, images, ts.names, seeds, f.batch.value, progress
+  )
   result = dict(
-    method=method.name,
-    lang=method.lang,
+    method=solver.name,
+    lang=solver.lang,
     testset=os.path.abspath(_TESTSET.value),
-    checkpoint=FLAGS.checkpoint,
-    value_checkpoint=FLAGS.value_checkpoint,
-    start_checkpoint=FLAGS.start_checkpoint,
-    search=dict(vars(method.config)),
+    checkpoint=f.checkpoint.value,
+    value_checkpoint=f.value_checkpoint.value,
+    start_checkpoint=f.start_checkpoint.value,
+    search=dict(vars(solver.config)),
     budgets=budgets,
     seeds=seeds,
     num_problems=len(images),
-    solve_rate=solve_rates(problems, budgets, seeds),
+    solve_rate=evaluation.solve_rates(problems, budgets, seeds),
     problems=problems,
   )
-  os.makedirs(FLAGS.out, exist_ok=True)
-  path = os.path.join(FLAGS.out, f"{method.name}.json")
-  with open(path, "w") as f:
-    json.dump(result, f, indent=1)
-  figure = plot(FLAGS.out)
+  os.makedirs(_SEARCH.out.value, exist_ok=True)
+  path = os.path.join(_SEARCH.out.value, f"{solver.name}.json")
+  with open(path, "w") as fh:
+    json.dump(result, fh, indent=1)
+  figure = plot(_SEARCH.out.value)
   for bud, r in result["solve_rate"].items():
     print(f"budget {bud}: solve rate {r['mean']:.3f} +- {r['std']:.3f}")
   print(json.dumps(dict(results=path, plot=figure)))

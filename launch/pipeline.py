@@ -36,7 +36,7 @@ _SEEDS = flags.DEFINE_integer("seeds", 2, "Seeds per method.")
 _METHODS = flags.DEFINE_list(
   "methods",
   ["tree_diffusion_search", "tree_diffusion", "ar", "hill_climb"],
-  "Methods to evaluate.",
+  "Methods to evaluate (treediff_jax/search/registry.py).",
 )
 
 
@@ -54,49 +54,54 @@ def main(argv):
   parent = os.path.dirname(os.path.abspath(_OUT.value))
   if not os.path.isdir(parent):
     common.exit_with(f"the folder above --out={_OUT.value} does not exist")
+  from treediff_jax.search import ranking, registry
+
+  specs = []
   for name in _METHODS.value:
-    if name not in (
-      "tree_diffusion_search",
-      "tree_diffusion",
-      "ar",
-      "repl_flow",
-      "hill_climb",
-    ):
-      common.exit_with(f"--methods: unknown or unavailable method {name!r}")
-  if "repl_flow" in _METHODS.value and lang != "csg2d":
-    common.exit_with(f"--methods: repl_flow needs --lang=csg2d, not {lang}")
+    if name not in registry.names():
+      common.exit_with(
+        f"--methods: unknown method {name!r}; choose from "
+        f"{', '.join(registry.names())}"
+      )
+    spec = registry.get(name)
+    if spec.languages and lang not in spec.languages:
+      common.exit_with(
+        f"--methods: {name} needs --lang={' or '.join(spec.languages)}, "
+        f"not {lang}"
+      )
+    specs.append(spec)
   out = os.path.abspath(_OUT.value)
   os.makedirs(out, exist_ok=True)
   configs = "treediff_jax/configs"
-  policy, value, ar, repl = (
-    os.path.join(out, d) for d in ("policy", "value", "ar", "repl")
+  # Each label mode's tiny training run: (config and arguments, workdir).
+  training = {
+    "path": (
+      f"policy_tiny.py:lang={lang},steps={_POLICY_STEPS.value}",
+      "policy",
+    ),
+    "whole_program": (
+      f"ar_tiny.py:lang={lang},steps={_AR_STEPS.value}",
+      "ar",
+    ),
+    "repl": (f"repl_flow_tiny.py:steps={_REPL_STEPS.value}", "repl"),
+  }
+  value_dir = os.path.join(out, "value")
+  needs_value = any(
+    s.takes_value and ranking.get(s.search.rank).uses_value for s in specs
   )
-  methods = _METHODS.value
-  if {"tree_diffusion_search", "tree_diffusion"} & set(methods):
+  for mode in dict.fromkeys(s.label_mode for s in specs if s.label_mode):
+    config, workdir = training[mode]
     run(
       "launch.train",
-      f"--config={configs}/policy_tiny.py:lang={lang},"
-      f"steps={_POLICY_STEPS.value}",
-      f"--workdir={policy}",
+      f"--config={configs}/{config}",
+      f"--workdir={os.path.join(out, workdir)}",
     )
-  if "tree_diffusion_search" in methods:
+  if needs_value:
     run(
       "launch.train",
       f"--config={configs}/value_tiny.py:lang={lang},"
       f"steps={_VALUE_STEPS.value},batch=32",
-      f"--workdir={value}",
-    )
-  if "ar" in methods:
-    run(
-      "launch.train",
-      f"--config={configs}/ar_tiny.py:lang={lang},steps={_AR_STEPS.value}",
-      f"--workdir={ar}",
-    )
-  if "repl_flow" in methods:
-    run(
-      "launch.train",
-      f"--config={configs}/repl_flow_tiny.py:steps={_REPL_STEPS.value}",
-      f"--workdir={repl}",
+      f"--workdir={value_dir}",
     )
   testset = os.path.join(out, "testset.npz")
   run(
@@ -106,9 +111,9 @@ def main(argv):
     "--seed=1234",
     f"--out={testset}",
   )
-  for method in methods:
+  for spec in specs:
     args = [
-      f"--method={method}",
+      f"--method={spec.name}",
       f"--lang={lang}",
       f"--testset={testset}",
       f"--budgets={_BUDGETS.value}",
@@ -116,14 +121,11 @@ def main(argv):
       "--batch=16",
       f"--out={os.path.join(out, 'eval')}",
     ]
-    if method == "ar":
-      args.append(f"--checkpoint={ar}")
-    elif method == "repl_flow":
-      args.append(f"--checkpoint={repl}")
-    elif method != "hill_climb":
-      args.append(f"--checkpoint={policy}")
-    if method == "tree_diffusion_search":
-      args.append(f"--value_checkpoint={value}")
+    if spec.label_mode:
+      workdir = training[spec.label_mode][1]
+      args.append(f"--checkpoint={os.path.join(out, workdir)}")
+    if spec.takes_value and ranking.get(spec.search.rank).uses_value:
+      args.append(f"--value_checkpoint={value_dir}")
     run("launch.evaluate", *args)
   print(f"results in {os.path.join(out, 'eval')}")
 

@@ -17,37 +17,10 @@ import os
 
 from absl import app, flags
 
-from launch import common
+from launch import common, search_flags
 
-_METHOD = flags.DEFINE_enum(
-  "method",
-  "tree_diffusion_search",
-  ["tree_diffusion", "tree_diffusion_search", "hill_climb", "ar", "repl_flow"],
-  "Solving method.",
-)
-_CKPT = flags.DEFINE_string("checkpoint", None, "Policy training workdir.")
-_VALUE = flags.DEFINE_string(
-  "value_checkpoint", None, "Value training workdir (ranks the beam)."
-)
-_LANG = flags.DEFINE_string(
-  "lang", None, "Language (hill_climb; else read from the checkpoint)."
-)
+_SEARCH = search_flags.define()
 _IMAGES = flags.DEFINE_string("images", None, "A PNG file or a folder.")
-_OUT = flags.DEFINE_string("out", None, "Output folder.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of start programs and edits.")
-_MAX_NODES = flags.DEFINE_integer("max_nodes", 2000, "Node budget per image.")
-_BEAM = flags.DEFINE_integer("beam", 0, "Beam size (0: the method's).")
-_K = flags.DEFINE_integer("k", 0, "Edits per beam entry (0: the method's).")
-_STEPS = flags.DEFINE_integer("max_steps", 0, "Depth (0: the method's).")
-_BATCH = flags.DEFINE_integer("batch", 8, "Images solved together.")
-_START = flags.DEFINE_string(
-  "start_checkpoint",
-  None,
-  "Autoregressive policy workdir: tree diffusion starts from its samples.",
-)
-_START_SAMPLES = flags.DEFINE_integer(
-  "start_samples", 64, "Autoregressive start samples per image."
-)
 
 
 def image_paths(path: str) -> list[str]:
@@ -64,50 +37,6 @@ def image_paths(path: str) -> list[str]:
   if not os.path.isfile(path):
     common.exit_with(f"no image or folder at --images={path}")
   return [path]
-
-
-def search_overrides() -> dict:
-  out = {}
-  for name, flag in (("beam", _BEAM), ("k", _K), ("max_steps", _STEPS)):
-    if flag.value < 0:
-      common.exit_with(f"--{name} must be >= 0")
-    if flag.value:
-      out[name] = flag.value
-  return out
-
-
-def build_method_or_exit(
-  method: str, lang, checkpoint, value_checkpoint, max_nodes: int
-):
-  """`search.methods.build` with the search flags; exits with a one-line
-  message on a bad method, language or checkpoint."""
-  from treediff_jax import checkpointing  # pylint: disable=g-import-not-at-top
-  from treediff_jax.search import methods  # pylint: disable=g-import-not-at-top
-
-  try:
-    return methods.build(
-      method,
-      lang=lang,
-      checkpoint=checkpoint,
-      value_checkpoint=value_checkpoint,
-      max_nodes=max_nodes,
-      start_checkpoint=_START.value,
-      start_samples=_START_SAMPLES.value,
-      **search_overrides(),
-    )
-  except (ValueError, NotImplementedError) as e:
-    common.exit_with(str(e))
-  except checkpointing.CheckpointNotFoundError as e:
-    common.exit_with(f"no checkpoint: {e}")
-
-
-def pad_batch(images, size: int):
-  """images [n, ...] with n <= size -> [size, ...], the last one repeated,
-  so every call of the jitted search sees one batch shape."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  extra = np.repeat(images[-1:], size - len(images), axis=0)
-  return np.concatenate([images, extra])
 
 
 def side_by_side(target, image):
@@ -127,29 +56,25 @@ def side_by_side(target, image):
 
 def main(argv):
   del argv
-  if not _IMAGES.value or not _OUT.value:
+  if not _IMAGES.value or not _SEARCH.out.value:
     common.exit_with("--images and --out are required")
-  if _MAX_NODES.value < 1 or _BATCH.value < 1:
-    common.exit_with("--max_nodes and --batch must be >= 1")
-  common.check_seed(_SEED.value)
-  if _LANG.value:
-    common.language_or_exit(_LANG.value)
+  search_flags.check(_SEARCH)
   paths = image_paths(_IMAGES.value)
-  parent = os.path.dirname(os.path.abspath(_OUT.value))
+  parent = os.path.dirname(os.path.abspath(_SEARCH.out.value))
   if not os.path.isdir(parent):
-    common.exit_with(f"the folder above --out={_OUT.value} does not exist")
+    common.exit_with(
+      f"the folder above --out={_SEARCH.out.value} does not exist"
+    )
   common.quiet_jax_logs()
 
   import numpy as np  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
-  from treediff_jax import render, testsets  # pylint: disable=g-import-not-at-top
+  from treediff_jax import evaluation, render, testsets
   from treediff_jax.dsl.languages import get_language  # pylint: disable=g-import-not-at-top
   from treediff_jax.dsl.tokenizer import Tokenizer  # pylint: disable=g-import-not-at-top
 
-  method = build_method_or_exit(
-    _METHOD.value, _LANG.value, _CKPT.value, _VALUE.value, _MAX_NODES.value
-  )
+  method = search_flags.build_solver_or_exit(_SEARCH, _SEARCH.max_nodes.value)
   lang = get_language(method.lang)
   shape = lang.canvas_shape
   targets = []
@@ -169,28 +94,28 @@ def main(argv):
       )
     targets.append(fitted)
   targets = np.stack(targets)
-  os.makedirs(_OUT.value, exist_ok=True)
+  os.makedirs(_SEARCH.out.value, exist_ok=True)
   tok = Tokenizer(lang)
-  b = _BATCH.value
+  b = _SEARCH.batch.value
   lines = []
   for i in range(0, len(targets), b):
     chunk = targets[i : i + b]
     n = len(chunk)
-    padded = pad_batch(chunk, b)
-    r = method.solve(padded, key=_SEED.value + i)
+    padded = evaluation.pad_batch(chunk, b)
+    r = method.solve(padded, key=_SEARCH.seed.value + i)
     programs = np.asarray(r.programs)[:n]
     images = np.asarray(render.renderer(lang.name)(programs))
     for j in range(n):
       stem = os.path.splitext(os.path.basename(paths[i + j]))[0]
       text = tok.decode_text(programs[j])
-      with open(os.path.join(_OUT.value, stem + ".txt"), "w") as f:
+      with open(os.path.join(_SEARCH.out.value, stem + ".txt"), "w") as f:
         f.write(text + "\n")
       im = render.to_uint8(images[j])
       Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(
-        os.path.join(_OUT.value, stem + "_render.png")
+        os.path.join(_SEARCH.out.value, stem + "_render.png")
       )
       Image.fromarray(side_by_side(chunk[j], images[j])).save(
-        os.path.join(_OUT.value, stem + "_side.png")
+        os.path.join(_SEARCH.out.value, stem + "_side.png")
       )
       line = dict(
         image=paths[i + j],
@@ -203,11 +128,11 @@ def main(argv):
       )
       lines.append(line)
       print(json.dumps(line))
-  with open(os.path.join(_OUT.value, "results.jsonl"), "w") as f:
+  with open(os.path.join(_SEARCH.out.value, "results.jsonl"), "w") as f:
     for line in lines:
       f.write(json.dumps(line) + "\n")
   solved = sum(x["solved"] for x in lines)
-  print(f"solved {solved}/{len(lines)}; outputs in {_OUT.value}")
+  print(f"solved {solved}/{len(lines)}; outputs in {_SEARCH.out.value}")
 
 
 if __name__ == "__main__":

@@ -16,14 +16,13 @@ edits (tests).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.tokenizer import EOS, SOS, Tokenizer
-from treediff_jax.search import decode
 from treediff_jax.search import grammar_tables as gt
 from treediff_jax.search.token_edits import apply_edit
 
@@ -41,6 +40,31 @@ class Proposals(NamedTuple):
   ok: jnp.ndarray
   log_prob: jnp.ndarray
   restart: jnp.ndarray | None = None
+
+
+class Proposer(Protocol):
+  """What the search calls once per step (pure; traced inside jit).
+
+  Args:
+    key: PRNG key.
+    targets: [B, H, W, C] float32 target images.
+    beam: [B, W, L] int32 programs on the beam.
+    images: [B, W, H, W, C] float32 their renders.
+    live: [B, W] bool entries to expand.
+
+  Returns:
+    Proposals with a leading [B, W * k]; candidate w * k + j is the j-th
+    edit of entry w (not ok where the entry is not live).
+  """
+
+  def __call__(
+    self,
+    key: jnp.ndarray,
+    targets: jnp.ndarray,
+    beam: jnp.ndarray,
+    images: jnp.ndarray,
+    live: jnp.ndarray,
+  ) -> Proposals: ...
 
 
 class _Scorer(NamedTuple):
@@ -65,6 +89,32 @@ def categorical(key, logits, mask, temperature):
   return tok, lp, mask.any(-1)
 
 
+class Derivation(NamedTuple):
+  """Sampled derivations, one per row: tokens [R, M] int32, length [R]
+  int32, ok [R] bool (complete within M tokens), log_prob [R] float32 of
+  its tokens and <EOS>."""
+
+  tokens: jnp.ndarray
+  length: jnp.ndarray
+  ok: jnp.ndarray
+  log_prob: jnp.ndarray
+
+
+class _DerivationLoop(NamedTuple):
+  """The token loop's state in `sample_derivation` (R rows, M tokens)."""
+
+  j: jnp.ndarray  # [] int32 derivation tokens sampled so far
+  key: jnp.ndarray  # PRNG key
+  carry: object  # the scorer's state
+  done: jnp.ndarray  # [R] bool <EOS> sampled or nothing allowed
+  ok: jnp.ndarray  # [R] bool no dead end so far
+  prev: jnp.ndarray  # [R] int32 last token fed
+  parse: gt.DecodeState  # [R] parser states
+  tokens: jnp.ndarray  # [R, M] int32 tokens so far
+  length: jnp.ndarray  # [R] int32 tokens written
+  log_prob: jnp.ndarray  # [R] float32
+
+
 def sample_derivation(
   lang: str,
   key: jnp.ndarray,
@@ -77,7 +127,7 @@ def sample_derivation(
   temperature: float,
   max_len: int,
   banned: dict | None = None,
-):
+) -> Derivation:
   """Samples, token by token, one derivation of `symbol` per row.
 
   Args:
@@ -95,9 +145,7 @@ def sample_derivation(
       the derivation (static), on top of the grammar mask.
 
   Returns:
-    tokens [R, max_len] int32, length [R] int32, ok [R] bool (a complete
-    derivation within max_len), log_prob [R] float32 of its tokens and
-    <EOS>.
+    Derivation with tokens [R, max_len].
   """
   tables = gt.device_tables(lang)
   r = prev.shape[0]
@@ -108,49 +156,57 @@ def sample_derivation(
     for i, t in (banned or {}).items()
   }
 
-  def cond(c):
-    j, done = c[0], c[3]
-    return (j <= max_len) & ~jnp.all(done)
+  def cond(c: _DerivationLoop):
+    return (c.j <= max_len) & ~jnp.all(c.done)
 
-  def body(c):
-    j, key, carry, done, ok, prev, parse, repl, m, logp = c
-    logits, carry = scorer.next(carry, prev, j + first_slot)
-    mask = jax.vmap(lambda s, y: gt.allowed(tables, s, y))(parse, symbol)
+  def body(c: _DerivationLoop) -> _DerivationLoop:
+    logits, carry = scorer.next(c.carry, c.prev, c.j + first_slot)
+    mask = jax.vmap(lambda s, y: gt.allowed(tables, s, y))(c.parse, symbol)
     for i, ban in bans.items():
-      mask = mask & ~(ban[None] & (j == i))
-    key, sub = jax.random.split(key)
+      mask = mask & ~(ban[None] & (c.j == i))
+    key, sub = jax.random.split(c.key)
     t, lp, any_ok = categorical(sub, logits, mask, temperature)
-    live = ~done
+    live = ~c.done
     parse = jax.tree.map(
       lambda a, b: jnp.where(live.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
-      jax.vmap(lambda s, x, y: gt.feed(tables, s, x, y))(parse, t, symbol),
-      parse,
+      jax.vmap(lambda s, x, y: gt.feed(tables, s, x, y))(c.parse, t, symbol),
+      c.parse,
     )
-    ok = ok & (any_ok | done)
     is_eos = live & (t == EOS)
-    write = live & ~is_eos & (j < max_len)
-    col = jnp.minimum(j, max_len - 1)
-    repl = repl.at[rows, col].set(jnp.where(write, t, repl[rows, col]))
-    m = m + write.astype(jnp.int32)
-    logp = logp + jnp.where(live, lp, 0.0)
-    done = done | is_eos | ~any_ok
-    return j + 1, key, carry, done, ok, t, parse, repl, m, logp
+    write = live & ~is_eos & (c.j < max_len)
+    col = jnp.minimum(c.j, max_len - 1)
+    tokens = c.tokens.at[rows, col].set(
+      jnp.where(write, t, c.tokens[rows, col])
+    )
+    return _DerivationLoop(
+      j=c.j + 1,
+      key=key,
+      carry=carry,
+      done=c.done | is_eos | ~any_ok,
+      ok=c.ok & (any_ok | c.done),
+      prev=t,
+      parse=parse,
+      tokens=tokens,
+      length=c.length + write.astype(jnp.int32),
+      log_prob=c.log_prob + jnp.where(live, lp, 0.0),
+    )
 
-  init = (
-    jnp.array(0, jnp.int32),
-    key,
-    carry,
-    ~ok,
-    ok,
-    prev,
-    parse,
-    jnp.zeros((r, max(max_len, 1)), jnp.int32),
-    jnp.zeros(r, jnp.int32),
-    jnp.zeros(r, jnp.float32),
+  init = _DerivationLoop(
+    j=jnp.array(0, jnp.int32),
+    key=key,
+    carry=carry,
+    done=~ok,
+    ok=ok,
+    prev=prev,
+    parse=parse,
+    tokens=jnp.zeros((r, max(max_len, 1)), jnp.int32),
+    length=jnp.zeros(r, jnp.int32),
+    log_prob=jnp.zeros(r, jnp.float32),
   )
   out = jax.lax.while_loop(cond, body, init)
-  _, _, _, done, ok, _, parse, repl, m, logp = out
-  return repl, m, ok & done & parse.accepted, logp
+  return Derivation(
+    out.tokens, out.length, out.ok & out.done & out.parse.accepted, out.log_prob
+  )
 
 
 def sample_edits(
@@ -214,16 +270,17 @@ def sample_edits(
 
 
 def cached_scorer(model, prefix, edits, rows: int) -> _Scorer:
-  """Logits from the policy's decoder with a prefix and an edit cache."""
+  """Logits from the policy's decoder with a prefix cache of R programs and
+  an edit cache of k edits each (`TreeDecoder.prefill`,
+  `empty_edit_cache`); `rows` = R * k."""
 
   def start(_):
-    logits, c = decode.step(
-      model.decoder, prefix, edits, jnp.full(rows, SOS, jnp.int32), 0
-    )
+    sos = jnp.full(rows, SOS, jnp.int32)
+    logits, c = model.decoder.decode_step(prefix, edits, sos, 0)
     return c, logits
 
   def nxt(c, t, slot):
-    return decode.step(model.decoder, prefix, c, t, slot)
+    return model.decoder.decode_step(prefix, c, t, slot)
 
   return _Scorer(start, nxt)
 
@@ -258,6 +315,47 @@ def uniform_proposer(lang: str, k: int) -> Callable:
     )
     p = sample_edits(name, key, programs, spans, scorer, 1.0)
     return _unflatten(p._replace(ok=p.ok & row_live), b)
+
+  return propose
+
+
+def mixed_proposer(parts) -> Proposer:
+  """Proposes, per beam entry, the k_i edits of every part in turn.
+
+  Args:
+    parts: a sequence of (proposer, k_i): each proposer makes k_i edits
+      per entry.
+
+  Returns:
+    A Proposer with k = sum(k_i) edits per entry: candidate w * k + j is,
+    for j < k_0, the j-th edit of the first part, and so on. Each part
+    draws from its own key (split from the step's key). The restart flags
+    of parts that have none are False.
+  """
+  parts = tuple(parts)
+
+  def propose(key, targets, beam, images, live):
+    b, w = beam.shape[:2]
+    keys = jax.random.split(key, len(parts))
+    outs = []
+    for (proposer, k), sub in zip(parts, keys):
+      out = proposer(sub, targets, beam, images, live)
+      outs.append(
+        jax.tree.map(lambda a, k=k: a.reshape((b, w, k) + a.shape[2:]), out)
+      )
+    if any(o.restart is not None for o in outs):
+      outs = [
+        o
+        if o.restart is not None
+        else o._replace(restart=jnp.zeros(o.ok.shape, bool))
+        for o in outs
+      ]
+
+    def cat(*xs):
+      x = jnp.concatenate(xs, axis=2)
+      return x.reshape((b, -1) + x.shape[3:])
+
+    return jax.tree.map(cat, *outs)
 
   return propose
 
@@ -318,8 +416,8 @@ def sample_from_policy(
   def run(size):
     # Decodes with the program columns [0, size): every program fits.
     def fn(key, flat, memory):
-      prefix = decode.prefill(model.decoder, flat[:, :size], memory, 0)
-      edits = decode.empty_edit_cache(prefix, k, slots)
+      prefix = model.decoder.prefill(flat[:, :size], memory)
+      edits = model.decoder.empty_edit_cache(prefix, k, slots)
       return sample(key, cached_scorer(model, prefix, edits, b * w * k))
 
     return fn
@@ -333,9 +431,8 @@ def policy_proposer(
   model,
   k: int,
   temperature: float = 1.0,
-  blank_current=False,
   bucket: int = 32,
-) -> Callable:
+) -> Proposer:
   """Samples k edits per beam entry from `model` (a PolicyModel), decoding
   with a key/value cache over the program columns in use
   (`sample_from_policy`)."""
@@ -353,7 +450,7 @@ def policy_proposer(
       model,
       key,
       targets,
-      jnp.zeros_like(images) if blank_current else images,
+      images,
       flat,
       jnp.max(spans.length),
       live,
@@ -385,8 +482,8 @@ def whole_program_proposer(
     b = beam.shape[0]
     memory = model.encode(targets, jnp.zeros_like(targets))
     empty = jnp.zeros((b, 1), jnp.int32)
-    prefix = decode.prefill(model.decoder, empty, memory, 0)
-    edits = decode.empty_edit_cache(prefix, n, big_l + 2)
+    prefix = model.decoder.prefill(empty, memory)
+    edits = model.decoder.empty_edit_cache(prefix, n, big_l + 2)
     r = b * n
     site = jnp.zeros((r, big_l), bool).at[:, 0].set(True)
     spans = gt.ProgramSpans(

@@ -13,8 +13,6 @@ search keeps drawing fresh programs until its node budget is spent.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import jax
 import jax.numpy as jnp
 
@@ -90,15 +88,14 @@ def repl_proposer(
   k: int,
   temperature: float = 1.0,
   max_primitives: int = 8,
-  blank_current: bool = False,
   bucket: int = 32,
-) -> Callable:
+) -> proposers.Proposer:
   """Samples k REPL steps per beam entry from `model` (a PolicyModel trained
   with label_mode "repl"); see the module docstring. Same interface as the
   proposers of `treediff_jax.search.propose`; entries with
   `max_primitives` primitives restart from the empty canvas (their
-  candidates are flagged `restart`). `blank_current`: the policy was
-  trained without the current image."""
+  candidates are flagged `restart`). A policy trained without the current
+  image blanks it itself (its model config)."""
   language = get_language(lang)
   name = language.name
   if name != "csg2d":
@@ -114,8 +111,6 @@ def repl_proposer(
     full = primitive_count(name, flat) >= max_primitives
     flat = jnp.where(full[:, None], PAD, flat)
     current = jnp.where(full.reshape(b, w, 1, 1, 1), 0.0, images)
-    if blank_current:
-      current = jnp.zeros_like(current)
     length = jnp.sum(flat != PAD, axis=1).astype(jnp.int32)
     programs = jnp.repeat(flat, k, axis=0)
     lengths = jnp.repeat(length, k)

@@ -1,16 +1,6 @@
-"""`make_solver`: the jitted solver of one method, ready to call on images.
-
-Methods:
-  tree_diffusion: policy proposals, ranked by the value model (or by edit
-    log-probability when no value model is given).
-  hill_climb: random grammar-valid mutations ranked by the graded goal value
-    (no learning).
-  ar: rejection sampling of whole programs from the autoregressive
-    baseline (beam 1; k programs per target and step).
-  repl_flow: REPL Flow (CSG2D): programs grown one primitive at a time from
-    the empty canvas, k sampled steps per beam entry, ranked by summed
-    step log-probability (or the goal value); entries that reach
-    `max_primitives` start over.
+"""`make_solver`: the jitted solver of a registered method
+(`search.registry`), ready to call on images; the helpers it shares with
+the launch commands (random starts, target checks, autoregressive starts).
 """
 
 from __future__ import annotations
@@ -28,7 +18,8 @@ from treediff_jax.dsl.sampler import sample
 from treediff_jax.dsl.tokenizer import Tokenizer
 from treediff_jax.render import goal as goal_lib
 from treediff_jax.search import propose as proposers
-from treediff_jax.search import repl
+from treediff_jax.search import ranking as ranking_lib
+from treediff_jax.search import registry
 from treediff_jax.search.beam import (
   SearchConfig,
   SearchResult,
@@ -37,8 +28,6 @@ from treediff_jax.search.beam import (
   search,
 )
 from treediff_jax.search.token_edits import hash_tokens
-
-METHODS = ("tree_diffusion", "hill_climb", "ar", "repl_flow")
 
 
 def random_starts(lang: str, n: int, rng, max_primitives: int = 1):
@@ -147,118 +136,84 @@ def autoregressive_starts(
 def make_solver(
   lang: str,
   config: SearchConfig,
-  method: str = "tree_diffusion",
+  method: str | registry.Method = "tree_diffusion",
   policy=None,
   value=None,
   temperature: float = 1.0,
-  blank_current: bool = False,
   mesh=None,
   max_primitives: int = 8,
   start_policy=None,
   start_samples: int = 64,
 ):
-  """Builds the solver.
+  """Builds the solver of a registered method.
 
   Args:
     lang: language name.
-    config: search settings; `rank` must fit the method (hill_climb uses
-      `goal`; tree_diffusion `value` with a value model, else `log_prob`).
-    method: one of METHODS.
-    policy, value: PolicyModel / ValueModel (tree_diffusion).
+    config: search settings; must fit the method (`registry.Method.check`).
+    method: a registered method's name (`registry.names()`) or entry.
+    policy, value: PolicyModel / ValueModel, as the method needs.
     temperature: sampling temperature of the policy.
-    blank_current: the policy was trained without the current image.
     mesh: optional 1-axis ("data",) mesh to shard targets over.
     max_primitives: repl_flow programs start over at this many primitives.
-    start_policy: optional autoregressive PolicyModel (tree_diffusion):
-      the search starts from the best of `start_samples` whole programs it
-      samples per target (`autoregressive_starts`), every valid sample
-      counted as a node; the given or random starts only fill up.
+    start_policy: optional autoregressive PolicyModel (methods with
+      `ar_starts`): the search starts from the best of `start_samples`
+      whole programs it samples per target (`autoregressive_starts`), every
+      valid sample counted as a node; the given or random starts only fill
+      up.
 
   Returns:
     solve(targets [B, H, W, C] float32, starts=None, key=0) ->
     SearchResult; the search inside is jitted once per shape (B must
     divide over the mesh).
+
+  Raises:
+    ValueError: an unknown method, or settings or models that do not fit
+      it.
   """
   name = get_language(lang).name
   max_len = get_language(lang).max_program_len
-  if method not in METHODS:
-    raise ValueError(
-      f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
-    )
+  spec = registry.get(method) if isinstance(method, str) else method
   if temperature <= 0:
     raise ValueError("temperature must be positive")
-  if method == "hill_climb":
-    if config.rank != "goal":
-      raise ValueError("hill_climb ranks by the goal value (rank='goal')")
-    graphs, weights = (), ()
-  elif method == "ar":
-    if policy is None:
-      raise ValueError("ar needs a policy trained on whole programs")
-    if config.beam != 1:
-      raise ValueError(
-        "ar samples whole programs from scratch: its beam must be 1 "
-        f"(got {config.beam}); k sets the programs per step"
-      )
-    graphs, weights = zip(nnx.split(policy))
-  elif method == "repl_flow":
-    if policy is None:
-      raise ValueError("repl_flow needs a policy trained with label_mode repl")
-    if name != "csg2d":
-      raise ValueError(f"repl_flow is defined for csg2d, not {name}")
-    if config.rank == "value":
-      raise ValueError("repl_flow ranks by log_prob or goal, not value")
-    if max_primitives < 1:
-      raise ValueError("max_primitives must be at least 1")
-    graphs, weights = zip(nnx.split(policy))
-  else:
-    if policy is None:
-      raise ValueError("tree_diffusion needs a policy model")
-    if config.rank == "value" and value is None:
-      raise ValueError("rank='value' needs a value model")
-    graphs, weights = zip(
-      *[nnx.split(m) for m in (policy, value) if m is not None]
-    )
+  if max_primitives < 1:
+    raise ValueError("max_primitives must be at least 1")
+  uses_value = ranking_lib.get(config.rank).uses_value
+  spec.check(
+    name, config, registry.Models(policy, value if uses_value else None)
+  )
   if start_policy is not None:
-    if method != "tree_diffusion":
-      raise ValueError("autoregressive starts are for tree_diffusion")
+    if not spec.ar_starts:
+      raise ValueError(f"autoregressive starts are not for {spec.name}")
     if start_samples < 1:
       raise ValueError("start_samples must be at least 1")
-    g_ar, w_ar = nnx.split(start_policy)
-    graphs, weights = graphs + (g_ar,), weights + (w_ar,)
+  # Only the models this search uses enter the jitted function.
+  used = {
+    "policy": policy if spec.label_mode is not None else None,
+    "value": value if uses_value else None,
+    "start": start_policy,
+  }
+  used = {k: m for k, m in used.items() if m is not None}
+  graphs = {k: nnx.split(m)[0] for k, m in used.items()}
+  weights = {k: nnx.split(m)[1] for k, m in used.items()}
 
   def solve(weights, targets, starts, key):
-    if method == "hill_climb":
-      propose = proposers.uniform_proposer(name, config.k)
-      value_fn = None
-    elif method == "ar":
-      model = nnx.merge(graphs[0], weights[0])
-      propose = proposers.whole_program_proposer(
-        name, model, config.k, temperature
+    models = {k: nnx.merge(graphs[k], w) for k, w in weights.items()}
+    propose = spec.make_proposer(
+      registry.ProposerArgs(
+        name,
+        config,
+        registry.Models(models.get("policy"), models.get("value")),
+        temperature,
+        max_primitives,
       )
-      value_fn = None
-    elif method == "repl_flow":
-      model = nnx.merge(graphs[0], weights[0])
-      propose = repl.repl_proposer(
-        name, model, config.k, temperature, max_primitives, blank_current
-      )
-      value_fn = None
-    else:
-      models = [nnx.merge(g, w) for g, w in zip(graphs, weights)]
-      propose = proposers.policy_proposer(
-        name, models[0], config.k, temperature, blank_current
-      )
-      value_fn = None
-      if config.rank == "value":
-        vm = models[1]
-        value_fn = lambda t, c: vm.score(  # noqa: E731
-          t, jnp.zeros_like(c) if blank_current else c
-        )
+    )
+    value_fn = models["value"].score if "value" in models else None
     spent = None
-    if start_policy is not None:
+    if "start" in models:
       key, sub = jax.random.split(key)
       starts, spent = autoregressive_starts(
         name,
-        nnx.merge(graphs[-1], weights[-1]),
+        models["start"],
         start_samples,
         config.beam,
         targets,
@@ -277,13 +232,16 @@ def make_solver(
       in_shardings=(rep, shard, shard, rep),
       out_shardings=SearchResult(*([shard] * 5)),
     )
+  # Methods that build programs from nothing start from the empty canvas.
+  empty_starts = spec.label_mode in ("whole_program", "repl")
 
   def call(targets, starts=None, key=0) -> SearchResult:
     """targets [B, H, W, C] float in [0, 1]; starts [B, L] or [B, S, L]
     int32 (default: one random one-primitive program per target, drawn
-    from the seed when `key` is an int); key: PRNG key or int seed."""
+    from the seed when `key` is an int; the empty canvas for methods that
+    build programs from nothing); key: PRNG key or int seed."""
     targets = check_targets(name, targets)
-    if method in ("ar", "repl_flow") and starts is None:
+    if empty_starts and starts is None:
       # A placeholder: programs are sampled from the empty canvas.
       starts = np.zeros((len(targets), 1, max_len), np.int32)
     if isinstance(key, int):
