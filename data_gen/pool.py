@@ -53,6 +53,22 @@ def _work(
     out.put((worker, step, traceback.format_exc()))
 
 
+def check_pool_settings(num_workers: int, sort_chunk: int, length_bucket: int):
+  """Raises ValueError for an unusable BatchPool setting, starting nothing;
+  the message starts with the setting's name."""
+  if num_workers < 1:
+    raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+  if sort_chunk < 1:
+    raise ValueError(
+      f"sort_chunk must be >= 1 (1: stream order), got {sort_chunk}"
+    )
+  if length_bucket < 0:
+    raise ValueError(
+      "length_bucket must be >= 0 (0: full sequence length), "
+      f"got {length_bucket}"
+    )
+
+
 @dataclasses.dataclass
 class BatchPool:
   """Iterates host-local batches (dicts of [B, ...] NumPy arrays) in order.
@@ -84,12 +100,7 @@ class BatchPool:
   timeout_s: float = 5.0
 
   def __post_init__(self):
-    if self.num_workers < 1:
-      raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
-    if self.sort_chunk < 1:
-      raise ValueError(f"sort_chunk must be >= 1, got {self.sort_chunk}")
-    if self.length_bucket < 0:
-      raise ValueError(f"length_bucket must be >= 0, got {self.length_bucket}")
+    check_pool_settings(self.num_workers, self.sort_chunk, self.length_bucket)
     ctx = mp.get_context("spawn")
     # One bounded queue per worker: batches are read from the worker that
     # owns the next step only, so memory stays bounded and a dead owner is

@@ -42,13 +42,17 @@ class ExampleConfig:
   reject_empty: bool = True
 
   def __post_init__(self):
-    get_language(self.lang)  # raises ValueError naming unknown languages
+    """Raises ValueError for an unusable setting. The message starts with
+    the setting's name (the trainer prefixes `config.input.`), except for an
+    unknown language, which `get_language` names."""
+    get_language(self.lang)
     if not 0.0 <= self.rho <= 1.0:
       raise ValueError(f"rho must be in [0, 1], got {self.rho}")
     if not 0 <= self.min_primitives <= self.max_primitives:
       raise ValueError(
-        f"need 0 <= min_primitives <= max_primitives, got "
-        f"{self.min_primitives}, {self.max_primitives}"
+        f"min_primitives must be in [0, max_primitives], got "
+        f"min_primitives={self.min_primitives}, "
+        f"max_primitives={self.max_primitives}"
       )
     if self.max_noise_steps < 1:
       raise ValueError(
@@ -59,7 +63,9 @@ class ExampleConfig:
         f"label_mode must be one of {ALL_LABEL_MODES}, got {self.label_mode!r}"
       )
     if self.label_mode == "last_mutation" and self.rho != 0:
-      raise ValueError("label_mode='last_mutation' needs rho=0")
+      raise ValueError(
+        f"label_mode='last_mutation' needs rho=0, got rho={self.rho}"
+      )
     if self.label_mode == "repl" and get_language(self.lang).name != "csg2d":
       raise ValueError("label_mode='repl' (REPL Flow) needs lang csg2d")
 

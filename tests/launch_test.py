@@ -192,6 +192,75 @@ def test_train_bad_input_gives_one_clear_line(args, message):
   assert "Traceback" not in out.stderr
 
 
+TINY = "--config=treediff_jax/configs/policy_tiny.py"
+
+
+@pytest.mark.parametrize(
+  "args,message",
+  [
+    ((), "--config is required"),
+    (("--config=missing.py",), "no config file at missing.py"),
+    (
+      ("--config=missing.py", "--config.optim.lr=1"),
+      "no config file at missing.py",
+    ),
+    (
+      (f"{TINY}:stepz=3",),
+      "policy_tiny.py:stepz=3: unknown config argument 'stepz'; known:",
+    ),
+    (
+      (TINY, "--config.optim.lrr=1"),
+      "no config field config.optim.lrr; config.optim has clip_norm, lr,",
+    ),
+    ((TINY, "--config.optimz.lr=1"), "no config field config.optimz.lr;"),
+    (("--config.optim.lr=1",), "--config.optim.lr needs --config=<file.py>"),
+    (
+      (TINY, "--config.optim.lr=fast"),
+      "--config.optim.lr=fast: could not convert string to float",
+    ),
+    ((TINY, "--config.input.batch_size=1.5"), "--config.input.batch_size=1.5"),
+    (("--config.optim.lr=1", TINY), "before a value for --config"),
+    ((TINY, "stray"), "unexpected arguments: stray"),
+    # Checked by the trainer, before the workdir is made.
+    ((TINY, "--config.lang=csg3d"), "config.lang: unknown language 'csg3d'"),
+    (
+      (TINY, "--config.input.sort_chunk=0"),
+      "config.input.sort_chunk must be >= 1",
+    ),
+  ],
+)
+def test_train_config_errors_are_one_line_and_start_no_work(
+  tmp_path, args, message
+):
+  workdir = tmp_path / "run"
+  out = _run("launch.train", *args, f"--workdir={workdir}")
+  assert out.returncode == 2, out.stderr
+  lines = out.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+  assert message in lines[0]
+  assert not workdir.exists()
+
+
+def test_train_overrides_reach_the_trainer(tmp_path):
+  out = _run(
+    "launch.train",
+    "--config=tests/train_tiny_config.py:steps=30",
+    "--config.total_steps=2",
+    "--config.optim.lr=2e-3",
+    "--config.input.batch_size=4",
+    "--config.log_every=1",
+    "--nocompile_cache",
+    f"--workdir={tmp_path}",
+  )
+  assert out.returncode == 0, out.stderr
+  config = json.loads((tmp_path / "config.json").read_text())
+  assert config["total_steps"] == 2 and config["optim"]["lr"] == 2e-3
+  assert config["input"]["batch_size"] == 4
+  assert config["optim"]["warmup_steps"] == 2  # the file's value
+  rows = (tmp_path / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(r)["step"] for r in rows] == [1, 2]
+
+
 @pytest.mark.parametrize(
   "args,message",
   [

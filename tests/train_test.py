@@ -167,6 +167,13 @@ def test_pool_streams_do_not_depend_on_worker_count():
     ("label_mode", "last_mutation", "rho=0"),
     ("sort_chunk", 0, "sort_chunk"),
     ("length_bucket", -1, "length_bucket"),
+    # ExampleConfig's and BatchPool's own checks, named as config fields.
+    ("num_workers", 0, r"^config\.input\.num_workers must be >= 1, got 0"),
+    ("rho", 1.5, r"^config\.input\.rho must be in \[0, 1\], got 1\.5"),
+    ("min_primitives", 9, r"^config\.input\.min_primitives must be in"),
+    ("max_noise_steps", 0, r"^config\.input\.max_noise_steps must be >= 1"),
+    ("label_mode", "oracle", r"^config\.input\.label_mode must be one of"),
+    ("label_mode", "repl", r"^config\.input\.label_mode='repl'.* csg2d"),
   ],
 )
 def test_bad_configs_are_named(field, value, message):
@@ -174,6 +181,20 @@ def test_bad_configs_are_named(field, value, message):
   config.input[field] = value
   with pytest.raises(policy.ConfigError, match=message):
     policy.check_config(config)
+
+
+def test_bad_config_stops_before_the_workdir_and_the_pool(
+  tmp_path, monkeypatch
+):
+  def pool(*args, **kwargs):
+    raise AssertionError("a pool was started")
+
+  monkeypatch.setattr(trainer_common, "BatchPool", pool)
+  config = tiny_config()
+  config.input.num_workers = 0
+  with pytest.raises(policy.ConfigError, match="config.input.num_workers"):
+    policy.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
 
 
 def test_trainer_hands_the_length_settings_to_the_pool(tmp_path, monkeypatch):
