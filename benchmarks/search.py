@@ -131,13 +131,14 @@ def main(argv):
   from treediff_jax import render  # pylint: disable=g-import-not-at-top
   from treediff_jax.dsl.languages import get_language  # pylint: disable=g-import-not-at-top
   from treediff_jax.dsl.tokenizer import Tokenizer  # pylint: disable=g-import-not-at-top
-  from treediff_jax.models.policy import PolicyModel, ValueModel  # pylint: disable=g-import-not-at-top
+  from treediff_jax.model_configs import for_language
+  from treediff_jax.models import PolicyModel, ValueModel
   from treediff_jax.search.beam import SearchConfig  # pylint: disable=g-import-not-at-top
   from treediff_jax.search.solver import make_solver, random_starts  # pylint: disable=g-import-not-at-top
 
   lang = _LANG.value
-  policy = PolicyModel(lang, _MODEL.value, rngs=nnx.Rngs(0))
-  value = ValueModel(lang, _MODEL.value, rngs=nnx.Rngs(1))
+  policy = PolicyModel(for_language(lang, _MODEL.value), rngs=nnx.Rngs(0))
+  value = ValueModel(for_language(lang, _MODEL.value), rngs=nnx.Rngs(1))
   b = _TARGETS.value
   targets = np.asarray(render.renderer(lang)(random_starts(lang, b, 100, 8)))
   # A full beam of start programs, so every step expands beam * k nodes.

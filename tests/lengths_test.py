@@ -11,7 +11,8 @@ from data_gen.pool import BatchPool
 from data_gen.worker import ExampleConfig, make_batch
 from treediff_jax.configs import common
 from treediff_jax.dsl.languages import get_language
-from treediff_jax.models.policy import PolicyModel
+from treediff_jax.model_configs import for_language
+from treediff_jax.models import PolicyModel
 from treediff_jax.render import batch as batch_lib
 from treediff_jax.trainers import policy
 
@@ -103,7 +104,7 @@ def test_trimming_leaves_the_loss_unchanged():
   # attend to it) and carries no loss: cutting it off must not change the
   # loss or the metrics.
   config = common.policy_config("csg2d", "tiny", 8)
-  model = PolicyModel("csg2d", "tiny", rngs=nnx.Rngs(0))
+  model = PolicyModel(for_language("csg2d", "tiny"), rngs=nnx.Rngs(0))
   stream = make_batch(SEED, range(8), CONFIG)
   trimmed = lengths.trim_to_bucket(stream, 8)
   assert trimmed["tokens"].shape[1] < stream["tokens"].shape[1]

@@ -169,10 +169,11 @@ def test_a_policy_search_with_uniform_share_makes_hill_climbings_moves():
   0 leaves the same search to the untrained policy."""
   from flax import nnx
 
-  from treediff_jax.models.policy import PolicyModel
+  from treediff_jax.model_configs import for_language
+  from treediff_jax.models import PolicyModel
   from treediff_jax.search.solver import make_solver
 
-  policy = PolicyModel(LANG, "tiny", rngs=nnx.Rngs(0))
+  policy = PolicyModel(for_language(LANG, "tiny"), rngs=nnx.Rngs(0))
   programs = ["(Circle 8 8 6)", "(Circle A 8 4)", "(Circle 6 9 4)"]
   targets = render.render_programs(LANG, programs)
   starts = render.pad_tokens(LANG, ["(Circle 8 8 4)"] * 3, 160)

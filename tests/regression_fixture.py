@@ -33,11 +33,12 @@ def _targets():
 def _models():
   from flax import nnx
 
-  from treediff_jax.models.policy import PolicyModel, ValueModel
+  from treediff_jax.model_configs import for_language
+  from treediff_jax.models import PolicyModel, ValueModel
 
   return (
-    PolicyModel(LANG, "tiny", rngs=nnx.Rngs(0)),
-    ValueModel(LANG, "tiny", rngs=nnx.Rngs(1)),
+    PolicyModel(for_language(LANG, "tiny"), rngs=nnx.Rngs(0)),
+    ValueModel(for_language(LANG, "tiny"), rngs=nnx.Rngs(1)),
   )
 
 

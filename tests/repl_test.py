@@ -15,7 +15,8 @@ from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.rng import as_host_rng
 from treediff_jax.dsl.sampler import sample
 from treediff_jax.dsl.tokenizer import SOS, Tokenizer
-from treediff_jax.models.policy import PolicyModel
+from treediff_jax.model_configs import for_language
+from treediff_jax.models import PolicyModel
 from treediff_jax.search import repl
 from treediff_jax.search.beam import SearchConfig
 from treediff_jax.search.python_search import python_search
@@ -42,7 +43,7 @@ def _row(tree):
 
 @pytest.fixture(scope="module")
 def model():
-  return PolicyModel(LANG, "tiny", rngs=nnx.Rngs(0))
+  return PolicyModel(for_language(LANG, "tiny"), rngs=nnx.Rngs(0))
 
 
 def test_repl_steps_rebuild_a_program_that_renders_the_same():
@@ -217,7 +218,7 @@ def test_repl_flow_solver_explains_bad_settings(model):
       "rainbow",
       SearchConfig(rank="log_prob"),
       "repl_flow",
-      PolicyModel("rainbow", "tiny", rngs=nnx.Rngs(0)),
+      PolicyModel(for_language("rainbow", "tiny"), rngs=nnx.Rngs(0)),
     )
   with pytest.raises(ValueError, match="log_prob or goal"):
     make_solver(LANG, SearchConfig(rank="value"), "repl_flow", model)

@@ -21,7 +21,8 @@ from treediff_jax.dsl.languages import NAMES, get_language
 from treediff_jax.dsl.sampler import sample
 from treediff_jax.dsl.tokenizer import Tokenizer
 from treediff_jax.dsl.tree import edit_sites, node_at
-from treediff_jax.models.policy import PolicyModel, ValueModel
+from treediff_jax.model_configs import for_language
+from treediff_jax.models import PolicyModel, ValueModel
 from treediff_jax.render import goal
 from treediff_jax.search import propose as proposers
 from treediff_jax.search.beam import SearchConfig, search
@@ -116,8 +117,8 @@ def test_hash_tokens_tells_rows_apart():
 @functools.lru_cache(maxsize=None)
 def _tiny(lang):
   return (
-    PolicyModel(lang, "tiny", rngs=nnx.Rngs(0)),
-    ValueModel(lang, "tiny", rngs=nnx.Rngs(1)),
+    PolicyModel(for_language(lang, "tiny"), rngs=nnx.Rngs(0)),
+    ValueModel(for_language(lang, "tiny"), rngs=nnx.Rngs(1)),
   )
 
 
@@ -355,8 +356,6 @@ def test_eight_fake_devices_give_the_one_device_results():
 def test_cached_decoding_equals_the_full_decoder_pass(lang):
   """k edits per program through prefill + step give the logits of the
   full TreeDecoder forward pass on each edit sequence."""
-  from treediff_jax.search import decode  # pylint: disable=g-import-not-at-top
-
   language = get_language(lang)
   g, tok = language.grammar, Tokenizer(language)
   model = _tiny(lang)[0]
@@ -376,16 +375,17 @@ def test_cached_decoding_equals_the_full_decoder_pass(lang):
   images = jnp.asarray(rng.random((r,) + language.canvas_shape), jnp.float32)
   memory = model.encode(images, images[::-1])
   full = model.decoder(seqs, jnp.repeat(memory, k, axis=0))
-  for bucket in (0, 32):
-    prefix = decode.prefill(
-      model.decoder, jnp.asarray(np.stack(programs)), memory, bucket
+  # Every column, and the columns up to the longest program.
+  for cols in (None, int(lengths.max())):
+    prefix = model.decoder.prefill(
+      jnp.asarray(np.stack(programs))[:, :cols], memory
     )
-    cache = decode.empty_edit_cache(prefix, k, language.max_edit_len)
+    cache = model.decoder.empty_edit_cache(prefix, k, language.max_edit_len)
     rows = jnp.arange(r * k)
     for slot in range(6):
       index = jnp.asarray(lengths) + slot
       token = seqs[rows, index]
-      logits, cache = decode.step(model.decoder, prefix, cache, token, slot)
+      logits, cache = model.decoder.decode_step(prefix, cache, token, slot)
       live = np.asarray(token != 0)
       np.testing.assert_allclose(
         np.asarray(logits)[live],
@@ -469,7 +469,7 @@ def test_autoregressive_sampling_counts_every_distinct_program():
 def test_autoregressive_starts_keep_the_best_samples_and_count_them():
   lang, n = "rainbow", 4
   policy, _ = _tiny(lang)
-  ar = PolicyModel(lang, "tiny", rngs=nnx.Rngs(7))
+  ar = PolicyModel(for_language(lang, "tiny"), rngs=nnx.Rngs(7))
   programs = random_starts(lang, 2, 3, 4)
   targets = np.asarray(render.renderer(lang)(jnp.asarray(programs)))
   fallback = random_starts(lang, 2, 4)[:, None]  # [2, 1, L]

@@ -4,7 +4,10 @@
   logits = model(target, current, tokens)
 
 A training run writes its config to `<workdir>/config.json`; the loaders
-rebuild the model from it and restore the latest checkpoint's parameters.
+rebuild the model from it (`model_configs.from_training_config`) and
+restore the latest checkpoint's parameters. The model's `config` (a
+`models.ModelConfig`) carries what the run trained with, blank_current
+included: the model blanks the current image itself.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ def _load(path: str, kind: str):
 
 
 def load_policy(path: str):
-  """(PolicyModel, config) from a policy training workdir.
+  """(PolicyModel, training ConfigDict) from a policy training workdir (or
+  its checkpoints folder).
 
   Raises:
     checkpointing.CheckpointNotFoundError: no config or checkpoint there.

@@ -80,12 +80,15 @@ class Language:
     canvas_shape: rendered image shape (H, W, C).
     max_program_len: programs longer than this many tokens are not used for
       training; token arrays of programs are padded to it.
+    patch: the models' image patch size (8 x 8 = 64 image tokens for every
+      language).
   """
 
   name: str
   grammar: Grammar
   canvas_shape: tuple[int, int, int]
   max_program_len: int
+  patch: int
 
   @functools.cached_property
   def max_edit_len(self) -> int:
@@ -117,18 +120,21 @@ _SPECS = {
     primitives=("circle", "quad"),
     canvas_shape=(128, 128, 1),
     max_program_len=160,
+    patch=16,
   ),
   "tinysvg": dict(
     spec=TINYSVG_SPEC,
     primitives=("rect", "ellipse", "move"),
     canvas_shape=(224, 224, 3),
     max_program_len=192,
+    patch=28,
   ),
   "rainbow": dict(
     spec=RAINBOW_SPEC,
     primitives=("box", "ball"),
     canvas_shape=(64, 64, 3),
     max_program_len=128,
+    patch=8,
   ),
 }
 
@@ -156,4 +162,6 @@ def get_language(name: str) -> Language:
 def _build(key: str) -> Language:
   s = _SPECS[key]
   grammar = Grammar(key, s["spec"], "s", s["primitives"])
-  return Language(key, grammar, s["canvas_shape"], s["max_program_len"])
+  return Language(
+    key, grammar, s["canvas_shape"], s["max_program_len"], s["patch"]
+  )

@@ -1,17 +1,32 @@
-"""Transformer decoder over program + edit tokens, attending to the image."""
+"""Transformer decoder over program + edit tokens, attending to the image,
+with cached decoding of edits (see `kv_cache`): `prefill` then
+`decode_step` give the logits of the full forward pass (tested)."""
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from treediff_jax.dsl.tokenizer import PAD
+from treediff_jax.models import kv_cache
+from treediff_jax.models.config import ModelConfig
+from treediff_jax.models.kv_cache import EditCache, PrefixCache
 from treediff_jax.models.layers import block_stack, learned_positions
+
+# The tokenizer's <PAD> id (treediff_jax.dsl.tokenizer.PAD; tested equal):
+# padding columns are masked out of self-attention.
+PAD = 0
 
 
 class TreeDecoder(nnx.Module):
   """Causal decoder: tokens [B, S] int32 + image tokens [B, P, D] ->
-  next-token logits [B, S, V] float32 (position i predicts token i + 1)."""
+  next-token logits [B, S, V] float32 (position i predicts token i + 1).
+
+  Cached decoding: `prefill` caches R programs, `empty_edit_cache` makes
+  room for k edits of each, `decode_step` feeds their tokens one slot at a
+  time. Programs of different lengths decode together: the edit token at
+  edit slot j of a program of n tokens sits at sequence position n + j.
+  """
 
   def __init__(
     self,
@@ -49,13 +64,128 @@ class TreeDecoder(nnx.Module):
       width, vocab_size, dtype=jnp.float32, param_dtype=param_dtype, rngs=rngs
     )
 
+  @classmethod
+  def from_config(cls, config: ModelConfig, *, rngs: nnx.Rngs) -> TreeDecoder:
+    """The decoder of `config` (float32 parameters)."""
+    return cls(
+      config.vocab_size,
+      config.max_len,
+      config.width,
+      config.decoder_depth,
+      config.heads,
+      config.mlp_ratio,
+      dtype=config.compute_dtype,
+      param_dtype=jnp.float32,
+      rngs=rngs,
+    )
+
   def __call__(self, tokens: jnp.ndarray, memory: jnp.ndarray) -> jnp.ndarray:
+    """tokens [B, S] int32 (then <PAD>), memory [B, P, D] -> logits
+    [B, S, V] float32."""
+    x, _ = self._forward(tokens, memory)
+    return self._logits(x)
+
+  def _forward(self, tokens, memory):
+    """All blocks over tokens [B, S]: (x [B, S, D], per block (key, value
+    [B, S, H, Dh], cross_key, cross_value [B, P, H, Dh]))."""
     seq = tokens.shape[1]
     x = self.embed(tokens) + self.pos[...][:, :seq].astype(self.dtype)
     mask = nnx.combine_masks(
       nnx.make_causal_mask(tokens),
       nnx.make_attention_mask(tokens != PAD, tokens != PAD),
     )
+    kvs = []
     for block in self.blocks:
-      x = block(x, mask=mask, memory=memory)
-    return self.head(self.norm(x).astype(jnp.float32))  # [B, S, V]
+      x, kv = block.forward(x, mask=mask, memory=memory)
+      kvs.append(kv)
+    return x, kvs
+
+  def _logits(self, x):
+    """x [..., D] -> logits [..., V], in float32 whatever the compute
+    dtype."""
+    return self.head(self.norm(x).astype(jnp.float32))
+
+  def prefill(self, tokens: jnp.ndarray, memory: jnp.ndarray) -> PrefixCache:
+    """Runs the decoder over programs and caches their keys and values.
+
+    Args:
+      tokens: [R, Lp] int32 program tokens then <PAD> (all Lp columns are
+        run; callers cut the columns to the longest program).
+      memory: [R, P, D] image tokens from the encoder.
+
+    Returns:
+      The prefix cache of the R programs.
+    """
+    _, kvs = self._forward(tokens, memory)
+    k, v, ck, cv = zip(*kvs)
+    return PrefixCache(
+      tuple(kv_cache.keys_last(a) for a in k),
+      tuple(kv_cache.heads_first(a) for a in v),
+      tuple(kv_cache.keys_last(a) for a in ck),
+      tuple(kv_cache.heads_first(a) for a in cv),
+      jnp.sum(tokens != PAD, axis=1).astype(jnp.int32),
+    )
+
+  @staticmethod
+  def empty_edit_cache(prefix: PrefixCache, k: int, slots: int) -> EditCache:
+    """Zeros for `slots` edit tokens of k edits per program of `prefix`."""
+    return kv_cache.empty_edit_cache(prefix, k, slots)
+
+  def decode_step(
+    self,
+    cache: PrefixCache,
+    edit_cache: EditCache,
+    token: jnp.ndarray,
+    slot,
+  ) -> tuple[jnp.ndarray, EditCache]:
+    """Feeds edit token `slot` (the same slot for every row).
+
+    Args:
+      cache: from `prefill` on R programs.
+      edit_cache: the edit cache of k edits per program.
+      token: [R * k] int32 the token at edit slot `slot`; row r * k + i is
+        edit i of program r.
+      slot: [] int32 (or a Python int).
+
+    Returns:
+      logits [R * k, V] float32 for the next token, and the edit cache
+      with the token's keys and values written at `slot`.
+    """
+    r = cache.length.shape[0]
+    e = edit_cache.key[0].shape[3]
+    position = jnp.repeat(cache.length, token.shape[0] // r) + slot
+    pos = self.pos[...][0, position].astype(self.dtype)
+    x = (self.embed(token) + pos)[:, None]  # [R * k, 1, D]
+    lp = cache.key[0].shape[3]
+    prefix_ok = jnp.arange(lp)[None, :] < cache.length[:, None]
+    edit_ok = jnp.arange(e) <= slot
+    keys, values = [], []
+    for i, block in enumerate(self.blocks):
+      q, k, v = block.self_qkv(x)  # [R * k, 1, H, Dh]
+      kc = jax.lax.dynamic_update_slice_in_dim(
+        edit_cache.key[i], kv_cache.group(k, r), slot, axis=3
+      )
+      vc = jax.lax.dynamic_update_slice_in_dim(
+        edit_cache.value[i], kv_cache.group(v, r), slot, axis=3
+      )
+      keys.append(kc)
+      values.append(vc)
+      y = kv_cache.grouped_attention(
+        kv_cache.group(q, r)[:, :, :, 0],
+        cache.key[i],
+        cache.value[i],
+        prefix_ok,
+        kc,
+        vc,
+        edit_ok,
+      )  # [R, H, k, Dh]
+      x = block.add_self(x, kv_cache.ungroup(y))
+      y = kv_cache.cross_attention(
+        kv_cache.group(block.cross_query(x), r)[:, :, :, 0],
+        cache.cross_key[i],
+        cache.cross_value[i],
+      )
+      x = block.add_cross(x, kv_cache.ungroup(y))
+      x = block.add_mlp(x)
+    logits = self._logits(x)[:, 0]
+    return logits, EditCache(tuple(keys), tuple(values))

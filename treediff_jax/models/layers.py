@@ -51,12 +51,69 @@ class Block(nnx.Module):
     )
 
   def __call__(self, x, mask=None, memory=None):
-    h = self.norm1(x)
-    x = x + self.attn(h, h, h, mask=mask, deterministic=True)
+    return self.forward(x, mask, memory)[0]
+
+  def forward(self, x, mask=None, memory=None):
+    """The block over all positions, and the keys and values it used.
+
+    Args:
+      x: [B, S, D].
+      mask: optional [B, 1, S, S] bool self-attention mask.
+      memory: [B, P, D] (blocks with cross-attention).
+
+    Returns:
+      (x [B, S, D], (key, value [B, S, H, Dh], cross_key, cross_value
+      [B, P, H, Dh] or None without cross-attention)).
+    """
+    q, k, v = self.self_qkv(x)
+    x = self.add_self(x, attend(self.attn, q, k, v, mask))
+    ck = cv = None
     if self.has_cross:
-      h = self.norm_c(x)
-      x = x + self.cross(h, memory, memory, deterministic=True)
+      ck, cv = self.cross_kv(memory)
+      x = self.add_cross(x, attend(self.cross, self.cross_query(x), ck, cv))
+    return self.add_mlp(x), (k, v, ck, cv)
+
+  # The pieces of `forward`, shared with cached decoding. Heads are laid
+  # out [..., H, Dh] after the leading axes of the input.
+
+  def self_qkv(self, x):
+    """Self-attention query, key, value [..., S, H, Dh] of x [..., S, D]."""
+    h = self.norm1(x)
+    return self.attn.query(h), self.attn.key(h), self.attn.value(h)
+
+  def add_self(self, x, heads):
+    """x [..., D] plus the self-attention output of heads [..., H, Dh]."""
+    return x + self.attn.out(heads)
+
+  def cross_query(self, x):
+    """Cross-attention query [..., H, Dh] of x [..., D]."""
+    return self.cross.query(self.norm_c(x))
+
+  def cross_kv(self, memory):
+    """Cross-attention key, value [B, P, H, Dh] of memory [B, P, D]."""
+    return self.cross.key(memory), self.cross.value(memory)
+
+  def add_cross(self, x, heads):
+    """x [..., D] plus the cross-attention output of heads [..., H, Dh]."""
+    return x + self.cross.out(heads)
+
+  def add_mlp(self, x):
+    """x [..., D] plus the MLP of its normed self."""
     return x + self.mlp(self.norm2(x))
+
+
+def attend(attn: nnx.MultiHeadAttention, q, k, v, mask=None):
+  """`attn`'s attention function as `attn.__call__` applies it (no dropout):
+  q [B, S, H, Dh], k, v [B, T, H, Dh], mask [B, 1, S, T] -> [B, S, H, Dh]."""
+  return attn.attention_fn(
+    q,
+    k,
+    v,
+    mask=mask,
+    deterministic=True,
+    dtype=attn.dtype,
+    precision=attn.precision,
+  )
 
 
 def learned_positions(

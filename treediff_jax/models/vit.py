@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
+from treediff_jax.models.config import ModelConfig
 from treediff_jax.models.layers import block_stack, learned_positions
 
 
@@ -70,6 +71,23 @@ class ViTEncoder(nnx.Module):
     )
     self.norm = nnx.LayerNorm(
       width, dtype=dtype, param_dtype=param_dtype, rngs=rngs
+    )
+
+  @classmethod
+  def from_config(cls, config: ModelConfig, *, rngs: nnx.Rngs) -> ViTEncoder:
+    """The encoder of `config` over stacked (target, current, |diff|)
+    images [B, H, W, 3C] (float32 parameters)."""
+    h, w, c = config.canvas_shape
+    return cls(
+      (h, w, 3 * c),
+      config.patch,
+      config.width,
+      config.encoder_depth,
+      config.heads,
+      config.mlp_ratio,
+      dtype=config.compute_dtype,
+      param_dtype=jnp.float32,
+      rngs=rngs,
     )
 
   def _blocks(self, x: jnp.ndarray) -> jnp.ndarray:

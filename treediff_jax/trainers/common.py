@@ -27,9 +27,9 @@ from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec as P
 
 from data_gen import lengths as lengths_lib
-from data_gen.pool import BatchPool
+from data_gen.pool import BatchPool, check_pool_settings
 from data_gen.worker import ExampleConfig, make_batch
-from treediff_jax import checkpointing, sharding
+from treediff_jax import checkpointing, model_configs, sharding
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.render import batch as batch_lib
 
@@ -43,9 +43,15 @@ class ConfigError(ValueError):
 
 
 def check_config(config) -> None:
-  """Raises ConfigError naming the first unusable field."""
+  """Raises ConfigError naming the first unusable field.
+
+  The trainer's own rules are here. `config.input`'s example settings are
+  checked by ExampleConfig and its pool settings by check_pool_settings
+  (data_gen), both before any worker starts; their errors start with the
+  setting's name and are raised here as `config.input.<name> ...`.
+  """
   try:
-    get_language(config.lang)
+    lang = get_language(config.lang).name
   except ValueError as e:
     raise ConfigError(f"config.lang: {e}") from None
   if config.input.batch_size < 1:
@@ -56,12 +62,17 @@ def check_config(config) -> None:
       f"config.input.batch_size={config.input.batch_size} "
       f"is not divisible by the {n} devices"
     )
-  if config.input.sketch and get_language(config.lang).name != "csg2d":
+  if config.input.sketch and lang != "csg2d":
     raise ConfigError("config.input.sketch needs lang csg2d")
-  if config.input.label_mode == "last_mutation" and config.input.rho != 0:
-    raise ConfigError(
-      "config.input.label_mode='last_mutation' needs config.input.rho=0"
+  try:
+    example_config(config)
+    check_pool_settings(
+      config.input.num_workers,
+      config.input.sort_chunk,
+      config.input.length_bucket,
     )
+  except ValueError as e:
+    raise ConfigError(f"config.input.{e}") from None
   if config.total_steps < 1:
     raise ConfigError("config.total_steps must be >= 1")
   if config.log_every < 1:
@@ -70,18 +81,6 @@ def check_config(config) -> None:
     raise ConfigError("config.ckpt.every and config.ckpt.keep must be >= 1")
   if config.evals.every < 0:
     raise ConfigError("config.evals.every must be >= 0 (0: no evaluation)")
-  if config.input.num_workers < 1:
-    raise ConfigError("config.input.num_workers must be >= 1")
-  if config.input.sort_chunk < 1:
-    raise ConfigError("config.input.sort_chunk must be >= 1 (1: stream order)")
-  if config.input.length_bucket < 0:
-    raise ConfigError(
-      "config.input.length_bucket must be >= 0 (0: full sequence length)"
-    )
-  try:
-    example_config(config)
-  except ValueError as e:
-    raise ConfigError(f"config.input: {e}") from None
   if config.kind not in ("policy", "value"):
     raise ConfigError("config.kind must be policy or value")
   if config.model.dtype not in ("float32", "bfloat16"):
@@ -89,6 +88,8 @@ def check_config(config) -> None:
 
 
 def example_config(config) -> ExampleConfig:
+  """How `config` draws examples. Raises ValueError for an unusable
+  setting (check_config names it)."""
   i = config.input
   return ExampleConfig(
     lang=get_language(config.lang).name,
@@ -123,8 +124,9 @@ def validation_batch(config, num_examples: int, **overrides) -> dict:
 
   Returns:
     The batch with `target_image` (a sketch where training sketches),
-    `current_image` (blank where training blanks it) and
-    `clean_target_image` (the clean target render, for goal checks).
+    `current_image` and `clean_target_image` (the clean target render, for
+    goal checks). A model trained without the current image blanks it
+    itself (its ModelConfig).
   """
   ex_cfg = dataclasses.replace(example_config(config), **overrides)
   batch = make_batch(
@@ -136,23 +138,18 @@ def validation_batch(config, num_examples: int, **overrides) -> dict:
     arrays, lang=ex_cfg.lang, key=key, sketch=config.input.sketch
   )
   keep = np.flatnonzero(np.asarray(out["target_nonempty"]))
-  out = {k: v[keep] for k, v in out.items()}
-  out["current_image"] = current_input(out, config)
-  return out
-
-
-def current_input(batch, config):
-  """The current image the model sees: blank where the config says so."""
-  if config.input.blank_current:
-    return jnp.zeros_like(batch["current_image"])
-  return batch["current_image"]
+  return {k: v[keep] for k, v in out.items()}
 
 
 def init_state(config, mesh, model_cls):
-  """(graphdef, replicated state) of a `model_cls` model and its optimizer."""
-  dtype = jnp.bfloat16 if config.model.dtype == "bfloat16" else jnp.float32
+  """(graphdef, replicated state) of a `model_cls` model and its optimizer.
+
+  `model_cls(model_config, rngs=)` (PolicyModel or ValueModel) gets
+  `model_configs.from_training_config(config)` and parameters seeded by
+  config.seed.
+  """
   model = model_cls(
-    config.lang, config.model.size, dtype=dtype, rngs=nnx.Rngs(config.seed)
+    model_configs.from_training_config(config), rngs=nnx.Rngs(config.seed)
   )
   optimizer = nnx.Optimizer(model, make_optimizer(config), wrt=nnx.Param)
   graphdef, state = nnx.split((model, optimizer))
@@ -239,7 +236,9 @@ def train_and_evaluate(
     config: the experiment's ConfigDict.
     workdir: checkpoints go to `<workdir>/checkpoints`, metrics (JSON lines)
       to `<workdir>/metrics.jsonl`.
-    model_cls: `model_cls(lang, size, dtype=, rngs=)` builds the model.
+    model_cls: `model_cls(model_config, rngs=)` builds the model
+      (PolicyModel or ValueModel) from
+      `model_configs.from_training_config(config)`.
     loss_fn: `loss_fn(model, batch=, config=)` -> (loss, metrics).
     make_evaluator: `make_evaluator(config, graphdef)` -> an object whose
       `run(state)` returns a dict of validation metrics.

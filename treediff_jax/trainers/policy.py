@@ -13,7 +13,7 @@ from flax import nnx
 from treediff_jax import render as render_lib
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.dsl.tokenizer import SOS, Tokenizer
-from treediff_jax.models.policy import PolicyModel
+from treediff_jax.models import PolicyModel
 from treediff_jax.render import goal as goal_lib
 from treediff_jax.trainers import common
 from treediff_jax.trainers.common import ConfigError, check_config  # noqa: F401
@@ -24,15 +24,16 @@ def loss_and_metrics(model, batch, config):
 
   Args:
     batch: tokens and loss_mask [B, S]; target_image, current_image
-      [B, H, W, C]; target_nonempty [B] (examples with an empty target
-      render get no weight).
+      [B, H, W, C] (the model blanks the current image where its config
+      says so); target_nonempty [B] (examples with an empty target render
+      get no weight).
 
   Returns:
     (loss, dict of scalar metrics: loss, position accuracy, exact edit).
   """
+  del config
   tokens = batch["tokens"]
-  current = common.current_input(batch, config)
-  logits = model(batch["target_image"], current, tokens[:, :-1])
+  logits = model(batch["target_image"], batch["current_image"], tokens[:, :-1])
   labels = tokens[:, 1:]
   weight = batch["target_nonempty"].astype(jnp.float32)[:, None]
   mask = batch["loss_mask"][:, 1:] * weight
@@ -154,13 +155,9 @@ class OneStepEvaluator:
     return self.tok.apply_edit(split.program, split.position, split.replacement)
 
 
-def _model_cls(config):
-  return functools.partial(PolicyModel, max_len=config.model.get("max_len", 0))
-
-
 def init_state(config, mesh):
   """(graphdef, replicated state) of the policy and its optimizer."""
-  return common.init_state(config, mesh, _model_cls(config))
+  return common.init_state(config, mesh, PolicyModel)
 
 
 def make_train_step(config, graphdef, mesh):
@@ -176,7 +173,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   return common.train_and_evaluate(
     config,
     workdir,
-    _model_cls(config),
+    PolicyModel,
     loss_and_metrics,
     lambda c, g: OneStepEvaluator(c, g, c.evals.num_examples),
   )
