@@ -38,19 +38,19 @@ def python_loop_search(lang, policy, value, target, start, beam, k, nodes, rng):
 
   target [H, W, C] float32; start: a tree.
   """
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  import lark  # pylint: disable=g-import-not-at-top
+  import jax
+  import jax.numpy as jnp
+  import lark
 
-  from treediff_jax import render  # pylint: disable=g-import-not-at-top
-  from treediff_jax.dsl.grammar import ProgramSyntaxError  # pylint: disable=g-import-not-at-top
-  from treediff_jax.dsl.languages import get_language  # pylint: disable=g-import-not-at-top
-  from treediff_jax.dsl.tokenizer import EOS, NUM_SPECIAL, SOS, Tokenizer  # pylint: disable=g-import-not-at-top
-  from treediff_jax.dsl.tree import edit_sites  # pylint: disable=g-import-not-at-top
+  from treediff_jax import render
+  from treediff_jax.dsl.grammar import ProgramSyntaxError
+  from treediff_jax.dsl.languages import get_language
+  from treediff_jax.dsl.tokenizer import EOS, NUM_SPECIAL, SOS, Tokenizer
+  from treediff_jax.dsl.tree import edit_sites
 
   language = get_language(lang)
   g, tok = language.grammar, Tokenizer(language)
-  names = {t: n for n, t in g._term_name_to_id.items()}  # pylint: disable=protected-access
+  names = {t: n for n, t in g._term_name_to_id.items()}
   encode = jax.jit(policy.encode)
   decoder = jax.jit(policy.decoder)
   score = jax.jit(value)
@@ -74,12 +74,12 @@ def python_loop_search(lang, policy, value, target, start, beam, k, nodes, rng):
     seq[0, n] = pos
     n += 1
     site = sites[pos]
-    ip = g._lark.parse_interactive("", start=g.symbols[g.symbol_of(site.node)])  # pylint: disable=protected-access
+    ip = g._lark.parse_interactive("", start=g.symbols[g.symbol_of(site.node)])
     repl = []
     while n < language.seq_len and len(repl) <= language.max_edit_len - 3:
       logits = np.asarray(decoder(jnp.asarray(seq), memory))[0, n - 1]
       ok = [
-        EOS if a == "$END" else g._term_name_to_id[a] + NUM_SPECIAL  # pylint: disable=protected-access
+        EOS if a == "$END" else g._term_name_to_id[a] + NUM_SPECIAL
         for a in ip.accepts()
       ]
       ids = np.array(sorted(ok))
@@ -125,16 +125,16 @@ def main(argv):
   del argv
   if _ONE_CORE.value:
     common.pin_to_one_core()
-  import jax  # pylint: disable=g-import-not-at-top
-  from flax import nnx  # pylint: disable=g-import-not-at-top
+  import jax
+  from flax import nnx
 
-  from treediff_jax import render  # pylint: disable=g-import-not-at-top
-  from treediff_jax.dsl.languages import get_language  # pylint: disable=g-import-not-at-top
-  from treediff_jax.dsl.tokenizer import Tokenizer  # pylint: disable=g-import-not-at-top
+  from treediff_jax import render
+  from treediff_jax.dsl.languages import get_language
+  from treediff_jax.dsl.tokenizer import Tokenizer
   from treediff_jax.model_configs import for_language
   from treediff_jax.models import PolicyModel, ValueModel
-  from treediff_jax.search.beam import SearchConfig  # pylint: disable=g-import-not-at-top
-  from treediff_jax.search.solver import make_solver, random_starts  # pylint: disable=g-import-not-at-top
+  from treediff_jax.search.beam import SearchConfig
+  from treediff_jax.search.solver import make_solver, random_starts
 
   lang = _LANG.value
   policy = PolicyModel(for_language(lang, _MODEL.value), rngs=nnx.Rngs(0))

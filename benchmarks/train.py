@@ -77,7 +77,7 @@ def _examples_per_s(config, batches, repeats):
       cost = executable.cost_analysis()
       cost = cost[0] if isinstance(cost, list) else cost
       flops_of[length] = float(cost.get("flops", 0.0))
-    except Exception:  # pylint: disable=broad-except
+    except Exception:
       flops_of[length] = 0.0
     state, m = executable(state, first[length])  # warm this shape
     jax.block_until_ready(m)

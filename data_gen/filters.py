@@ -1,7 +1,7 @@
 """Cheap host-side checks that a target program draws something visible.
 
 Training targets whose render is almost one colour (over 99% of pixels the
-same) are redrawn (DESIGN.md section 3). Workers never import jax, so these
+same) are redrawn (docs/design.md). Workers never import jax, so these
 checks estimate the drawn area from the tree with NumPy: CSG2D evaluates its
 left fold on a coarse grid; TinySVG and Rainbow add up the areas of visible
 (non-white) paint. The exact check runs on the device on the rendered batch

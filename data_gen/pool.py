@@ -49,7 +49,7 @@ def _work(
         if step >= start_step:
           out.put((worker, step, batch))
       chunk += num_workers
-  except Exception:  # pylint: disable=broad-except
+  except Exception:
     out.put((worker, step, traceback.format_exc()))
 
 

@@ -63,14 +63,14 @@ def load_config(spec: str):
   module = importlib.util.module_from_spec(module_spec)
   try:
     module_spec.loader.exec_module(module)
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     exit_with(f"cannot load config file {path}: {type(e).__name__}: {e}")
   if not hasattr(module, "get_config"):
     exit_with(f"config file {path} defines no get_config()")
   try:
     config = module.get_config(arg or None)
     config.lock()
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     exit_with(f"bad config {spec}: {e}")
   return config
 
@@ -111,7 +111,7 @@ def parse_flags_or_exit(argv: list[str], config_flag: str = "config"):
       _field_or_exit(config, config_flag, path)
   try:
     return flags.FLAGS(argv)
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     line = (str(e).strip().splitlines() or [""])[0]
     if not isinstance(e, flags.Error):
       line = f"{type(e).__name__}: {line}"

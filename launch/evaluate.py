@@ -53,10 +53,10 @@ def progress(seed: int, done: int, total: int, solved: int):
 
 def plot(out_dir: str) -> str:
   """Draws solve rate against nodes for every METHOD.json in `out_dir`."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
+  import matplotlib
 
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt
 
   fig, ax = plt.subplots(figsize=(6, 4))
   titles = set()

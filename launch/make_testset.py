@@ -33,7 +33,7 @@ def main(argv):
     common.exit_with(f"the folder of --out={_OUT.value} does not exist")
   common.check_seed(_SEED.value)
   common.quiet_jax_logs()
-  from treediff_jax import testsets  # pylint: disable=g-import-not-at-top
+  from treediff_jax import testsets
 
   try:
     ts, info = testsets.make_testset(

@@ -41,9 +41,9 @@ def image_paths(path: str) -> list[str]:
 
 def side_by_side(target, image):
   """[H, W, C] float pair -> [H, 2W + 4, 3] uint8 (target | render)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  import numpy as np
 
-  from treediff_jax.render import to_uint8  # pylint: disable=g-import-not-at-top
+  from treediff_jax.render import to_uint8
 
   def rgb(x):
     x = to_uint8(x)
@@ -67,12 +67,12 @@ def main(argv):
     )
   common.quiet_jax_logs()
 
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  import numpy as np
+  from PIL import Image
 
   from treediff_jax import evaluation, render, testsets
-  from treediff_jax.dsl.languages import get_language  # pylint: disable=g-import-not-at-top
-  from treediff_jax.dsl.tokenizer import Tokenizer  # pylint: disable=g-import-not-at-top
+  from treediff_jax.dsl.languages import get_language
+  from treediff_jax.dsl.tokenizer import Tokenizer
 
   method = search_flags.build_solver_or_exit(_SEARCH, _SEARCH.max_nodes.value)
   lang = get_language(method.lang)

@@ -36,13 +36,13 @@ def _prefix_masks(lang: str):
 def _lark_accepts(lang: str, term_ids, symbol_name: str) -> set[int]:
   """Token ids lark's interactive parser accepts after `term_ids`."""
   g = get_language(lang).grammar
-  names = {t: n for n, t in g._term_name_to_id.items()}  # pylint: disable=protected-access
-  ip = g._lark.parse_interactive("", start=symbol_name)  # pylint: disable=protected-access
+  names = {t: n for n, t in g._term_name_to_id.items()}
+  ip = g._lark.parse_interactive("", start=symbol_name)
   for t in term_ids:
     ip.feed_token(lark.Token(names[t], g.terminals[t]))
   out = set()
   for name in ip.accepts():
-    out.add(EOS if name == "$END" else g._term_name_to_id[name] + NUM_SPECIAL)  # pylint: disable=protected-access
+    out.add(EOS if name == "$END" else g._term_name_to_id[name] + NUM_SPECIAL)
   return out
 
 

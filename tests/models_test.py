@@ -174,7 +174,7 @@ def test_presets_table():
 
 
 def test_training_config_builds_the_model_config():
-  from treediff_jax.configs import common  # pylint: disable=g-import-not-at-top
+  from treediff_jax.configs import common
 
   config = common.policy_config("csg2d", "small")
   config.model.dtype = "bfloat16"

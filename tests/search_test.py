@@ -395,7 +395,7 @@ def test_cached_decoding_equals_the_full_decoder_pass(lang):
 
 
 def test_whole_program_examples_decode_to_their_target():
-  from data_gen.worker import ExampleConfig, make_example  # pylint: disable=g-import-not-at-top
+  from data_gen.worker import ExampleConfig, make_example
 
   tok = Tokenizer(get_language("csg2d"))
   config = ExampleConfig(lang="csg2d", label_mode="whole_program")

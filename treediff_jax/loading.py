@@ -34,7 +34,7 @@ def _load(path: str, kind: str):
     config = ml_collections.ConfigDict(json.load(f))
   if config.kind != kind:
     raise ValueError(f"{path} holds a {config.kind} model, not a {kind}")
-  from treediff_jax.trainers import policy, value  # pylint: disable=g-import-not-at-top
+  from treediff_jax.trainers import policy, value
 
   trainer = policy if kind == "policy" else value
   mesh = sharding.make_mesh()

@@ -53,8 +53,8 @@ def lz4_size(images: np.ndarray) -> np.ndarray:
 
 
 def _sample_programs(lang: str, n: int, rng, min_p: int, max_p: int):
-  from treediff_jax import render  # pylint: disable=g-import-not-at-top
-  from treediff_jax.render.batch import nonempty  # pylint: disable=g-import-not-at-top
+  from treediff_jax import render
+  from treediff_jax.render.batch import nonempty
 
   language = get_language(lang)
   programs, images = [], []
@@ -135,10 +135,10 @@ def make_testset(
     images = images[hard]
     info.update(pool=pool, lz4_cut_bytes=cut, lz4_sizes=sizes[hard].tolist())
   if sketch:
-    import jax  # pylint: disable=g-import-not-at-top
+    import jax
 
-    from treediff_jax import render  # pylint: disable=g-import-not-at-top
-    from treediff_jax.render import sketch as sketch_lib  # pylint: disable=g-import-not-at-top
+    from treediff_jax import render
+    from treediff_jax.render import sketch as sketch_lib
 
     tokens = render.pad_tokens("csg2d", programs)
     images = np.asarray(
@@ -152,9 +152,9 @@ def make_testset(
 
 def save_testset(path: str, testset: Testset, info: dict) -> None:
   """Writes `programs`, uint8 `images`, `lang` and `info` (JSON) to .npz."""
-  import json  # pylint: disable=g-import-not-at-top
+  import json
 
-  from treediff_jax.render import to_uint8  # pylint: disable=g-import-not-at-top
+  from treediff_jax.render import to_uint8
 
   np.savez_compressed(
     path,
@@ -168,7 +168,7 @@ def save_testset(path: str, testset: Testset, info: dict) -> None:
 def _to_pil(image):
   """An array (gray [H, W] or [H, W, 1], RGB, RGBA; uint8 0..255, uint16
   0..65535, or float 0..1) to a PIL image."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
 
   a = np.asarray(image)
   if a.ndim == 3 and a.shape[-1] == 1:
@@ -192,7 +192,7 @@ def fit_image(image, shape) -> np.ndarray:
   on white, colour is converted to gray (or gray to colour) as the canvas
   needs, and other sizes are resized with bilinear filtering.
   """
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
 
   h, w, c = shape
   img = image if isinstance(image, Image.Image) else _to_pil(image)
@@ -221,7 +221,7 @@ def load_images(lang: str, paths: list[str]) -> np.ndarray:
   Raises:
     ValueError: a file is not a readable image (named).
   """
-  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  from PIL import Image, UnidentifiedImageError
 
   shape = get_language(lang).canvas_shape
   out = []
@@ -294,8 +294,8 @@ def load_testset(lang: str, path: str) -> Testset:
       language.name, images.astype(np.float32), programs or None, names
     )
   # A text file of programs.
-  from treediff_jax import render  # pylint: disable=g-import-not-at-top
-  from treediff_jax.dsl.grammar import ProgramSyntaxError  # pylint: disable=g-import-not-at-top
+  from treediff_jax import render
+  from treediff_jax.dsl.grammar import ProgramSyntaxError
 
   try:
     with open(path) as f:

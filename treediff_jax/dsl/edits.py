@@ -3,7 +3,7 @@
 An `Edit` replaces the node at a tree address by a new subtree of the same
 symbol. Noise applies random small mutations; the reverse path is a short
 sequence of small edits from any program to any other program of the same
-language (DESIGN.md section 3).
+language (docs/design.md, "Noise, paths and training examples").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Sample a target z0; with probability rho start from a fresh random program,
 otherwise from z0 noised t ~ U{1..T} times. Find the reverse path from the
 start to z0, pick a uniform step i, apply the first i edits: the input is
 that program and the target, the label is edit i and the value label is the
-number of path steps left (DESIGN.md section 3).
+number of path steps left (docs/design.md).
 """
 
 from __future__ import annotations

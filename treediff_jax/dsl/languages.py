@@ -1,4 +1,4 @@
-"""The languages: CSG2D, TinySVG and Rainbow (concrete syntax of DESIGN.md).
+"""The languages: CSG2D, TinySVG and Rainbow (docs/design.md, "Languages").
 
 Each `Language` carries its grammar, its primitives, its canvas shape and its
 name, plus the token budget used to pad programs. The grammars accept exactly
@@ -13,15 +13,15 @@ import functools
 
 from treediff_jax.dsl.grammar import Grammar
 
-SIGMA_SMALL = 2  # primitives in a small node or replacement (DESIGN.md)
-# A render counts as empty when this share of its pixels agree (DESIGN.md:
+SIGMA_SMALL = 2  # primitives in a small node or replacement (docs/design.md)
+# A render counts as empty when this share of its pixels agree (docs/design.md:
 # training targets that render almost one colour are redrawn).
 EMPTY_FRACTION = 0.99
 
 _HEX = " | ".join(f'"{c}"' for c in "0123456789ABCDEF")
 _ANGLES = " | ".join(f'"{c}"' for c in "GHIJKLMN")
 _DIGITS = " | ".join(f'"{c}"' for c in "0123456789")
-# TinySVG and Rainbow colours (DESIGN.md section 2); TinySVG adds "none",
+# TinySVG and Rainbow colours (docs/design.md); TinySVG adds "none",
 # which paints nothing.
 COLORS = {
   "red": "#FF0000",

@@ -78,7 +78,7 @@ def gaussian_threshold(
 
 
 def _name(lang: str) -> str:
-  from treediff_jax.dsl.languages import ALIASES  # pylint: disable=g-import-not-at-top
+  from treediff_jax.dsl.languages import ALIASES
 
   return ALIASES.get(lang, lang)
 

@@ -1,7 +1,7 @@
 """Reference renderers on skia-python and iceberg-dsl (test oracles).
 
 These reproduce the rendering conventions of the published reference
-implementation (DESIGN.md section 2) with the same libraries: skia-python
+implementation (docs/design.md) with the same libraries: skia-python
 87.5 path operations for CSG2D and iceberg-dsl 0.1.2 for TinySVG and Rainbow.
 They run on the host, one program at a time, and serve as ground truth for
 the JAX renderer's tests and as the baseline of its benchmark. Install them

@@ -1,7 +1,7 @@
 """CSG2D-Sketch: a stochastic hand-drawn rendering of a CSG2D program.
 
 The observation model imitates a person sketching the program's outline
-(DESIGN.md section 2; noise figures in drawing units of 4 pixels): every
+(docs/design.md; noise figures in drawing units of 4 pixels): every
 primitive is jittered (positions sd 0.5, sizes sd 0.5 for quads and 0.3 per
 radius for circles, which become slightly elliptical; angles sd 1 degree for
 quads, 2 for circles), the jittered primitives are composed as in CSG2D,

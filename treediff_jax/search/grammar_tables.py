@@ -60,12 +60,9 @@ def grammar_tables(lang: str) -> GrammarTables:
   language = get_language(lang)
   g = language.grammar
   vocab = Tokenizer(language).vocab_size
-  table = g._lark.parser.parser._parse_table  # pylint: disable=protected-access
+  table = g._lark.parser.parser._parse_table
   num_states = len(table.states)
-  column = {
-    name: t + NUM_SPECIAL
-    for name, t in g._term_name_to_id.items()  # pylint: disable=protected-access
-  }
+  column = {name: t + NUM_SPECIAL for name, t in g._term_name_to_id.items()}
   column["$END"] = EOS
   rules, rule_index = [], {}
   action = np.zeros((num_states, vocab), np.int32)
