@@ -4,7 +4,9 @@ checkpoints: what `launch.solve` and `launch.evaluate` run."""
 from __future__ import annotations
 
 import dataclasses
+import os
 
+from treediff_jax import loading
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.search import ranking as ranking_lib
 from treediff_jax.search import registry
@@ -35,6 +37,28 @@ def _check_autoregressive_input(path: str, pconfig) -> None:
     )
 
 
+# Where a method's shipped policy lives, by its label mode.
+SHIPPED_POLICY = {
+  "path": "{lang}",
+  "whole_program": "{lang}/ar",
+  "repl": "{lang}/repl_flow",
+}
+
+
+def shipped_policy(lang: str, label_mode: str) -> str:
+  """The name of the shipped policy a method with `label_mode` uses
+  ("csg2d", "csg2d/ar", ...)."""
+  return SHIPPED_POLICY[label_mode].format(lang=get_language(lang).name)
+
+
+def shipped_value(lang: str) -> str | None:
+  """The name of the shipped value model of `lang`, or None."""
+  name = get_language(lang).name
+  if os.path.isdir(os.path.join(loading.WEIGHTS_DIR, name, "value")):
+    return name
+  return None
+
+
 def build(
   method: str,
   lang: str | None = None,
@@ -51,9 +75,11 @@ def build(
   Args:
     method: a registered method name (`registry.names()`).
     lang: language (needed without a policy; must match the checkpoint).
-    checkpoint: policy training workdir (methods with a policy).
-    value_checkpoint: value training workdir (methods that take one);
-      without it, a value ranking falls back to `log_prob`.
+    checkpoint: policy training workdir, exported model folder or shipped
+      name (methods with a policy); None: the weights shipped for `lang`.
+    value_checkpoint: value training workdir, exported folder or shipped
+      name (methods that take one); without it (and none shipped), a value
+      ranking falls back to `log_prob`.
     max_nodes: node budget per target.
     mesh: optional ("data",) mesh.
     start_checkpoint: autoregressive policy workdir (methods with
@@ -66,8 +92,6 @@ def build(
     ValueError: unknown method, missing or mismatched checkpoint.
     checkpointing.CheckpointNotFoundError: no checkpoint at the path.
   """
-  from treediff_jax import loading
-
   spec = registry.get(method)
   if start_checkpoint and not spec.ar_starts:
     raise ValueError(
@@ -87,7 +111,15 @@ def build(
       raise ValueError(f"{method} uses no trained model; drop --checkpoint")
   else:
     if not checkpoint:
-      raise ValueError(f"{method} needs --checkpoint (a policy workdir)")
+      if lang is None:
+        raise ValueError(
+          f"{method} needs --checkpoint (a policy workdir or exported "
+          "model) or --lang (the shipped weights of that language)"
+        )
+      checkpoint = shipped_policy(lang, spec.label_mode)
+      rank = fields.get("rank", spec.search.rank)
+      if value_checkpoint is None and ranking_lib.get(rank).uses_value:
+        value_checkpoint = shipped_value(lang)
     policy, pconfig = loading.load_policy(checkpoint)
     if lang is not None and get_language(lang).name != pconfig.lang:
       raise ValueError(
