@@ -183,7 +183,10 @@ def make_solver(
   )
   if start_policy is not None:
     if not spec.ar_starts:
-      raise ValueError(f"autoregressive starts are not for {spec.name}")
+      allowed = [n for n in registry.names() if registry.get(n).ar_starts]
+      raise ValueError(
+        f"autoregressive starts are for {', '.join(allowed)}, not {spec.name}"
+      )
     if start_samples < 1:
       raise ValueError("start_samples must be at least 1")
   # Only the models this search uses enter the jitted function.
