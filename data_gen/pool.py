@@ -8,22 +8,47 @@ chunk's examples are dealt out by sequence length and the batches trimmed
 continues the same stream, whatever the number of workers. Workers are
 started with the "spawn" method and never import jax. A worker that raises
 sends its traceback; the trainer then stops with an error naming the worker
-instead of waiting forever.
+instead of waiting forever. A worker whose parent has ended (killed with
+SIGKILL, say) exits by itself within a second of its next queue wait or
+batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import os
 import queue as queue_lib
 import traceback
 
 from data_gen.lengths import chunk_batches
 from data_gen.worker import ExampleConfig
 
+# How often a worker waiting on a full queue checks that its parent lives.
+PARENT_CHECK_S = 0.5
+
 
 class WorkerError(RuntimeError):
   """A data worker failed; the message names it and carries its traceback."""
+
+
+def _orphaned(parent_pid: int) -> bool:
+  """Whether the process that started this worker has ended (its children
+  are then handed to another parent)."""
+  return os.getppid() != parent_pid
+
+
+def _put(out: mp.Queue, item, parent_pid: int):
+  """`out.put(item)`, but exits the worker at once if its parent has ended
+  (however it ended: nobody will read the queue)."""
+  while True:
+    if _orphaned(parent_pid):
+      os._exit(0)
+    try:
+      out.put(item, timeout=PARENT_CHECK_S)
+      return
+    except queue_lib.Full:
+      pass
 
 
 def _work(
@@ -36,21 +61,25 @@ def _work(
   sort_chunk: int,
   length_bucket: int,
   out: mp.Queue,
+  parent_pid: int | None = None,
 ):
+  parent_pid = os.getppid() if parent_pid is None else parent_pid
   chunk = start_step // sort_chunk + worker
   step = chunk * sort_chunk
   try:
     while True:
+      if _orphaned(parent_pid):
+        os._exit(0)
       batches = chunk_batches(
         seed, chunk, batch_size, sort_chunk, config, length_bucket
       )
       for part, batch in enumerate(batches):
         step = chunk * sort_chunk + part
         if step >= start_step:
-          out.put((worker, step, batch))
+          _put(out, (worker, step, batch), parent_pid)
       chunk += num_workers
   except Exception:
-    out.put((worker, step, traceback.format_exc()))
+    _put(out, (worker, step, traceback.format_exc()), parent_pid)
 
 
 def check_pool_settings(num_workers: int, sort_chunk: int, length_bucket: int):
@@ -125,6 +154,7 @@ class BatchPool:
           self.sort_chunk,
           self.length_bucket,
           self._queues[i],
+          os.getpid(),
         ),
       )
       for i in range(self.num_workers)

@@ -134,8 +134,8 @@ def _field_or_exit(config, name: str, path: str):
 
 
 def workdir_or_exit(workdir: str | None) -> str:
-  """`workdir`, or exit unless it is set and a folder or creatable as one
-  (its parent folder exists)."""
+  """`workdir`, or exit unless it is set and a writable folder or creatable
+  as one (its parent folder exists and is writable)."""
   import os
 
   if not workdir:
@@ -143,6 +143,9 @@ def workdir_or_exit(workdir: str | None) -> str:
   parent = os.path.dirname(os.path.abspath(workdir))
   if not os.path.isdir(parent):
     exit_with(f"the parent folder of --workdir={workdir} does not exist")
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
+  if os.path.lexists(workdir) and not os.path.isdir(workdir):
     exit_with(f"--workdir={workdir} exists and is not a folder")
+  folder = workdir if os.path.isdir(workdir) else parent
+  if not os.access(folder, os.W_OK | os.X_OK):
+    exit_with(f"--workdir={workdir}: {folder} is not writable")
   return workdir

@@ -7,6 +7,9 @@ Writes, per language, `<out>/<lang>_path.png` (target, noised program, then
 the program after each reverse-path edit, left to right), for CSG2D also
 `<out>/csg2d_sketch.png` (the target and three sketches of it), and
 `<out>/<lang>_example.json` with a training example's programs and tokens.
+The outputs are checked before any work and written whole at the end
+(launch/outputs.py); a file in OUT that earlier runs did not write is
+replaced only with --overwrite.
 """
 
 import json
@@ -15,7 +18,7 @@ import os
 from absl import app, flags
 
 from data_gen.worker import ExampleConfig, make_example
-from launch import common
+from launch import common, outputs
 from treediff_jax.dsl import edits
 from treediff_jax.dsl.languages import NAMES, get_language
 from treediff_jax.dsl.sampler import sample
@@ -24,9 +27,21 @@ from treediff_jax.dsl.tokenizer import Tokenizer
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Noise steps.")
 _OUT = flags.DEFINE_string("out", "/tmp/treediff_demo", "Output folder.")
+_OVERWRITE = flags.DEFINE_bool(
+  "overwrite", False, "Replace files in --out that earlier runs did not write."
+)
+MAX_STEPS = 1000
 
 
-def run_language(name: str, seed: int, steps: int, out: str):
+def output_names(name: str) -> list[str]:
+  """The files the demo writes for language `name`."""
+  extra = ["csg2d_sketch.png"] if name == "csg2d" else []
+  return [f"{name}_path.png", *extra, f"{name}_example.json"]
+
+
+def run_language(
+  name: str, seed: int, steps: int, out: str, outs: outputs.Outputs
+):
   import numpy as np
 
   lang = get_language(name)
@@ -45,11 +60,11 @@ def run_language(name: str, seed: int, steps: int, out: str):
     current = e.apply(g, current)
     frames.append(current)
   strip = os.path.join(out, f"{name}_path.png")
-  _save_strip(name, frames, strip)
+  _save_strip(name, frames, strip, outs)
   print(f"wrote {strip}")
   if name == "csg2d":
     sketches = os.path.join(out, "csg2d_sketch.png")
-    _save_sketches(target, seed, sketches)
+    _save_sketches(target, seed, sketches, outs)
     print(f"wrote {sketches}")
   ex = make_example(seed, 0, ExampleConfig(lang=name))
   tok = Tokenizer(lang)
@@ -68,8 +83,7 @@ def run_language(name: str, seed: int, steps: int, out: str):
     f"{record['edit_replacement']} ({record['steps_left']} steps left)"
   )
   path_out = os.path.join(out, f"{name}_example.json")
-  with open(path_out, "w") as f:
-    json.dump(record, f, indent=1)
+  outs.write(path_out, lambda f: json.dump(record, f, indent=1), text=True)
   print(f"wrote {path_out}")
 
 
@@ -81,7 +95,7 @@ def _to_pixels(images):
   return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
 
 
-def _save_strip(name, programs, path):
+def _save_strip(name, programs, path, outs):
   """Renders `programs` side by side, separated by grey bars, to a PNG."""
   import numpy as np
   from PIL import Image
@@ -93,10 +107,11 @@ def _save_strip(name, programs, path):
   tiles = []
   for im in images:
     tiles += [im, bar]
-  Image.fromarray(np.concatenate(tiles[:-1], axis=1)).save(path)
+  strip = Image.fromarray(np.concatenate(tiles[:-1], axis=1))
+  outs.write(path, lambda f: strip.save(f, format="PNG"))
 
 
-def _save_sketches(target, seed, path):
+def _save_sketches(target, seed, path, outs):
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -109,22 +124,26 @@ def _save_sketches(target, seed, path):
   sketches = sketch_lib.sketch_jit(tokens, jax.random.key(seed))
   clean = render_lib.render_programs("csg2d", [target])
   images = _to_pixels(np.concatenate([clean, np.asarray(sketches)]))
-  Image.fromarray(np.concatenate(list(images), axis=1)).save(path)
+  sheet = Image.fromarray(np.concatenate(list(images), axis=1))
+  outs.write(path, lambda f: sheet.save(f, format="PNG"))
 
 
 def main(argv):
   del argv
-  try:
-    os.makedirs(_OUT.value, exist_ok=True)
-  except OSError as e:
-    common.exit_with(f"cannot create --out={_OUT.value}: {e}")
   common.check_seed(_SEED.value)
-  if _STEPS.value < 0:
-    common.exit_with(f"--steps must be >= 0, got {_STEPS.value}")
-  common.quiet_jax_logs()
+  if not 0 <= _STEPS.value <= MAX_STEPS:
+    common.exit_with(f"--steps must be in [0, {MAX_STEPS}], got {_STEPS.value}")
+  outs = outputs.Outputs(_OVERWRITE.value)
+  folder = outs.folder("--out", _OUT.value)
   for name in NAMES:
-    run_language(name, _SEED.value, _STEPS.value, _OUT.value)
+    for file in output_names(name):
+      outs.claim("--out", folder, file)
+  common.quiet_jax_logs()
+  with outs:
+    for name in NAMES:
+      run_language(name, _SEED.value, _STEPS.value, _OUT.value, outs)
+    outs.commit()
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags_or_exit)

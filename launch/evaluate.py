@@ -9,7 +9,10 @@ Writes DIR/METHOD.json: the solve rate at each node budget (mean and std
 over seeds, and per seed) and, per problem and seed, whether it was solved,
 the nodes used and the wall time (a batch's time shared evenly among its
 problems; compilation excluded). Then draws DIR/solve_rate.png from every
-METHOD.json in DIR.
+METHOD.json in DIR. The test set and both outputs are checked before a
+model is loaded, and the files are written whole (launch/outputs.py): a
+file in DIR that earlier runs did not write is replaced only with
+--overwrite.
 """
 
 import json
@@ -18,7 +21,7 @@ import sys
 
 from absl import app, flags
 
-from launch import common, search_flags
+from launch import common, outputs, search_flags
 
 _SEARCH = search_flags.define()
 _TESTSET = flags.DEFINE_string("testset", None, "Test set file or folder.")
@@ -39,6 +42,14 @@ def parse_budgets(text: str) -> list[int]:
   return budgets
 
 
+def testset_files() -> list[str]:
+  """The input files of --testset (a folder: its images)."""
+  path = _TESTSET.value
+  if not os.path.isdir(path):
+    return [path]
+  return [os.path.join(path, name) for name in os.listdir(path)]
+
+
 def progress(seed: int, done: int, total: int, solved: int):
   width = 30
   fill = int(width * done / max(total, 1))
@@ -51,8 +62,9 @@ def progress(seed: int, done: int, total: int, solved: int):
   sys.stderr.flush()
 
 
-def plot(out_dir: str) -> str:
-  """Draws solve rate against nodes for every METHOD.json in `out_dir`."""
+def plot(out_dir: str, outs: outputs.Outputs | None = None) -> str:
+  """Draws solve rate against nodes for every METHOD.json in `out_dir`
+  (written whole through `outs`, where its solve_rate.png is claimed)."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -84,7 +96,11 @@ def plot(out_dir: str) -> str:
   ax.grid(alpha=0.3)
   path = os.path.join(out_dir, "solve_rate.png")
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  if outs is None:
+    fig.savefig(path, dpi=120)
+  else:
+    outs.write(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
+    outs.commit()
   plt.close(fig)
   return path
 
@@ -96,20 +112,36 @@ def main(argv):
     common.exit_with("--testset and --out are required")
   if _SEEDS.value < 1:
     common.exit_with("--seeds must be >= 1")
+  if _LIMIT.value < 0:
+    common.exit_with(f"--limit must be >= 0 (0: all), got {_LIMIT.value}")
   search_flags.check(f)
   budgets = parse_budgets(_BUDGETS.value)
-  parent = os.path.dirname(os.path.abspath(_SEARCH.out.value))
-  if not os.path.isdir(parent):
-    common.exit_with(
-      f"the folder above --out={_SEARCH.out.value} does not exist"
-    )
-  common.quiet_jax_logs()
-
   from treediff_jax import evaluation, testsets
 
-  solver = search_flags.build_solver_or_exit(f, budgets[-1])
+  # Every input and output is checked before a model is loaded.
   try:
-    ts = testsets.load_testset(solver.lang, _TESTSET.value)
+    testsets.check_testset(_TESTSET.value)
+  except ValueError as e:
+    common.exit_with(str(e))
+  outs = outputs.Outputs(f.overwrite.value, inputs=testset_files())
+  out_dir = outs.folder("--out", _SEARCH.out.value)
+  name = f.method.value + ("_from_ar" if f.start_checkpoint.value else "")
+  outs.claim("--out", out_dir, f"{name}.json")
+  outs.claim("--out", out_dir, "solve_rate.png")
+  common.quiet_jax_logs()
+  ts = None
+  if f.lang.value:  # the whole test set, programs parsed and rendered
+    try:
+      ts = testsets.load_testset(f.lang.value, _TESTSET.value)
+    except ValueError as e:
+      common.exit_with(str(e))
+
+  solver = search_flags.build_solver_or_exit(f, budgets[-1])
+  if solver.name != name:
+    outs.claim("--out", out_dir, f"{solver.name}.json")
+  try:
+    if ts is None or ts.lang != solver.lang:
+      ts = testsets.load_testset(solver.lang, _TESTSET.value)
   except ValueError as e:
     common.exit_with(str(e))
   images = ts.images[: _LIMIT.value or None]
@@ -131,15 +163,22 @@ def main(argv):
     solve_rate=evaluation.solve_rates(problems, budgets, seeds),
     problems=problems,
   )
-  os.makedirs(_SEARCH.out.value, exist_ok=True)
   path = os.path.join(_SEARCH.out.value, f"{solver.name}.json")
-  with open(path, "w") as fh:
-    json.dump(result, fh, indent=1)
-  figure = plot(_SEARCH.out.value)
+  # The results first: a failure to draw the figure keeps them.
+  outs.write(
+    os.path.join(out_dir, f"{solver.name}.json"),
+    lambda fh: json.dump(result, fh, indent=1),
+    text=True,
+  )
+  outs.commit()
+  try:
+    figure = plot(_SEARCH.out.value, outs)
+  except Exception as e:
+    common.exit_with(f"cannot draw the figure ({e}); results in {path}", 1)
   for bud, r in result["solve_rate"].items():
     print(f"budget {bud}: solve rate {r['mean']:.3f} +- {r['std']:.3f}")
   print(json.dumps(dict(results=path, plot=figure)))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags_or_exit)

@@ -15,6 +15,7 @@ _LANG = common.define_lang_flag()
 _PROGRAM = flags.DEFINE_string("program", None, "Program text to noise.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Number of mutations (t).")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+MAX_STEPS = 1000
 
 
 def main(argv):
@@ -23,12 +24,12 @@ def main(argv):
   g = lang.grammar
   if _PROGRAM.value is None:
     common.exit_with("--program is required")
-  if _STEPS.value < 0:
-    common.exit_with(f"--steps must be >= 0, got {_STEPS.value}")
+  if not 0 <= _STEPS.value <= MAX_STEPS:
+    common.exit_with(f"--steps must be in [0, {MAX_STEPS}], got {_STEPS.value}")
   try:
-    clean = g.parse(_PROGRAM.value)
+    clean = lang.parse_bounded(_PROGRAM.value)
   except ProgramSyntaxError as e:
-    common.exit_with(str(e))
+    common.exit_with(str(e).splitlines()[0])
   import numpy as np
 
   rng = HostRng(np.random.default_rng(common.check_seed(_SEED.value)))
@@ -51,4 +52,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags_or_exit)

@@ -9,7 +9,9 @@ diffusion with and without search, the autoregressive baseline and hill
 climbing at node budgets 50, 200 and 1000 over 2 seeds, and writes
 OUT/eval/METHOD.json and OUT/eval/solve_rate.png. Each stage is one of the
 launch commands (their command lines are printed); training resumes from
-OUT/policy etc. if the run is repeated.
+OUT/policy etc. if the run is repeated (a workdir trained with another
+language or model is refused before any stage starts, as are outputs in
+OUT that earlier runs did not write, unless --overwrite).
 
 REPL Flow is a CSG2D baseline: add it with --lang=csg2d
 --methods=tree_diffusion_search,tree_diffusion,ar,repl_flow,hill_climb (its
@@ -22,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from launch import common
+from launch import common, outputs
 
 _OUT = flags.DEFINE_string("out", "/tmp/treediff_tiny", "Output folder.")
 _LANG = flags.DEFINE_string("lang", "rainbow", "Language.")
@@ -33,6 +35,12 @@ _REPL_STEPS = flags.DEFINE_integer("repl_steps", 800, "REPL Flow steps.")
 _N = flags.DEFINE_integer("n", 32, "Test targets.")
 _BUDGETS = flags.DEFINE_string("budgets", "50,200,1000", "Node budgets.")
 _SEEDS = flags.DEFINE_integer("seeds", 2, "Seeds per method.")
+_OVERWRITE = flags.DEFINE_bool(
+  "overwrite",
+  False,
+  "Replace files in --out (testset.npz, eval/) that earlier runs did not "
+  "write.",
+)
 _METHODS = flags.DEFINE_list(
   "methods",
   ["tree_diffusion_search", "tree_diffusion", "ar", "hill_climb"],
@@ -48,12 +56,40 @@ def run(*args):
     common.exit_with(f"stage failed: python -m {' '.join(args)}")
 
 
+def check_numbers():
+  """Exits with one line on a count or budget out of range."""
+  for flag in (_POLICY_STEPS, _VALUE_STEPS, _AR_STEPS, _REPL_STEPS, _N, _SEEDS):
+    if flag.value < 1:
+      common.exit_with(f"--{flag.name} must be >= 1, got {flag.value}")
+  try:
+    budgets = [int(x) for x in _BUDGETS.value.split(",") if x.strip()]
+  except ValueError:
+    common.exit_with(f"--budgets must be integers, got {_BUDGETS.value!r}")
+  if not budgets or min(budgets) < 1:
+    common.exit_with("--budgets needs positive node counts")
+
+
+def check_workdirs(stages: list[tuple[str, str]]) -> None:
+  """Exits with one line if a training workdir of `stages` ((config spec,
+  workdir) pairs) is in use or was trained with another model (language,
+  kind, size, ...), before any stage runs."""
+  import json
+
+  from treediff_jax import workdir as workdir_lib
+
+  for spec, workdir in stages:
+    config = common.load_config(spec)
+    try:
+      workdir_lib.check_resume(workdir, json.loads(config.to_json()))
+      workdir_lib.check_unlocked(workdir)
+    except workdir_lib.WorkdirError as e:
+      common.exit_with(str(e))
+
+
 def main(argv):
   del argv
   lang = common.language_or_exit(_LANG.value).name
-  parent = os.path.dirname(os.path.abspath(_OUT.value))
-  if not os.path.isdir(parent):
-    common.exit_with(f"the folder above --out={_OUT.value} does not exist")
+  check_numbers()
   from treediff_jax.search import ranking, registry
 
   specs = []
@@ -70,8 +106,15 @@ def main(argv):
         f"not {lang}"
       )
     specs.append(spec)
-  out = os.path.abspath(_OUT.value)
-  os.makedirs(out, exist_ok=True)
+  # Every stage's outputs are checked before the first stage starts.
+  outs = outputs.Outputs(_OVERWRITE.value)
+  out = outs.folder("--out", _OUT.value)
+  testset = outs.claim("--out", out, "testset.npz")
+  eval_outs = outputs.Outputs(_OVERWRITE.value)
+  eval_dir = eval_outs.folder("--out", os.path.join(out, "eval"), parents=True)
+  for spec in specs:
+    eval_outs.claim("--out", eval_dir, f"{spec.name}.json")
+  eval_outs.claim("--out", eval_dir, "solve_rate.png")
   configs = "treediff_jax/configs"
   # Each label mode's tiny training run: (config and arguments, workdir).
   training = {
@@ -89,28 +132,31 @@ def main(argv):
   needs_value = any(
     s.takes_value and ranking.get(s.search.rank).uses_value for s in specs
   )
-  for mode in dict.fromkeys(s.label_mode for s in specs if s.label_mode):
-    config, workdir = training[mode]
-    run(
-      "launch.train",
-      f"--config={configs}/{config}",
-      f"--workdir={os.path.join(out, workdir)}",
-    )
+  stages = [
+    (f"{configs}/{training[mode][0]}", os.path.join(out, training[mode][1]))
+    for mode in dict.fromkeys(s.label_mode for s in specs if s.label_mode)
+  ]
   if needs_value:
-    run(
-      "launch.train",
-      f"--config={configs}/value_tiny.py:lang={lang},"
-      f"steps={_VALUE_STEPS.value},batch=32",
-      f"--workdir={value_dir}",
+    stages.append(
+      (
+        f"{configs}/value_tiny.py:lang={lang},"
+        f"steps={_VALUE_STEPS.value},batch=32",
+        value_dir,
+      )
     )
-  testset = os.path.join(out, "testset.npz")
+  check_workdirs(stages)
+  os.makedirs(out, exist_ok=True)
+  for config, workdir in stages:
+    run("launch.train", f"--config={config}", f"--workdir={workdir}")
   run(
     "launch.make_testset",
     f"--lang={lang}",
     f"--n={_N.value}",
     "--seed=1234",
     f"--out={testset}",
+    *(["--overwrite"] if outs.exists(testset) else []),
   )
+  outputs.record(out, ["testset.npz"])
   for spec in specs:
     args = [
       f"--method={spec.name}",
@@ -126,9 +172,11 @@ def main(argv):
       args.append(f"--checkpoint={os.path.join(out, workdir)}")
     if spec.takes_value and ranking.get(spec.search.rank).uses_value:
       args.append(f"--value_checkpoint={value_dir}")
+    if _OVERWRITE.value:
+      args.append("--overwrite")
     run("launch.evaluate", *args)
   print(f"results in {os.path.join(out, 'eval')}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags_or_exit)

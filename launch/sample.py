@@ -23,6 +23,8 @@ def main(argv):
   g = lang.grammar
   if _N.value < 0:
     common.exit_with(f"--n must be >= 0, got {_N.value}")
+  if _MIN.value < 0:
+    common.exit_with(f"--min_primitives must be >= 0, got {_MIN.value}")
   import numpy as np
 
   rng = HostRng(np.random.default_rng(common.check_seed(_SEED.value)))
@@ -34,4 +36,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags_or_exit)

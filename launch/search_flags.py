@@ -56,6 +56,11 @@ def define(default_nodes: int = 2000) -> types.SimpleNamespace:
     "(default: the method's).",
   )
   f.out = flags.DEFINE_string("out", None, "Output folder.")
+  f.overwrite = flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Replace files in --out that earlier runs did not write (never inputs).",
+  )
   f.batch = flags.DEFINE_integer("batch", 8, "Images solved together.")
   f.start_checkpoint = flags.DEFINE_string(
     "start_checkpoint",
@@ -97,6 +102,37 @@ def check(f) -> None:
   if f.lang.value:
     common.language_or_exit(f.lang.value)
   search_overrides(f)
+  for flag in ("checkpoint", "value_checkpoint", "start_checkpoint"):
+    _check_model_config(flag, getattr(f, flag).value)
+
+
+def _check_model_config(flag: str, path: str | None) -> None:
+  """Exits naming the file if a workdir's config.json (or an exported
+  model's model.json) under --FLAG is not a readable JSON object."""
+  import json
+  import os
+
+  if not path or not os.path.isdir(path):
+    return
+  root = os.path.abspath(path)
+  if os.path.basename(root) == "checkpoints":
+    root = os.path.dirname(root)
+  for name in ("config.json", "model.json"):
+    file = os.path.join(root, name)
+    if not os.path.isfile(file):
+      continue
+    try:
+      with open(file) as fh:
+        data = json.load(fh)
+    except json.JSONDecodeError as e:
+      common.exit_with(
+        f"--{flag}: {file} is not valid JSON ({e.msg}: line {e.lineno} "
+        f"column {e.colno}; truncated?)"
+      )
+    except (OSError, UnicodeDecodeError) as e:
+      common.exit_with(f"--{flag}: cannot read {file}: {e}")
+    if not isinstance(data, dict):
+      common.exit_with(f"--{flag}: {file} is not a JSON object")
 
 
 def build_solver_or_exit(f, max_nodes: int):

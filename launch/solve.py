@@ -9,7 +9,10 @@ For each image NAME.png, DIR gets NAME.txt (the program), NAME_render.png
 (its render) and NAME_side.png (target | render), and DIR/results.jsonl
 one line per image (program, solved, nodes expanded). Images of another
 size or channel count are resized and converted (a note says so); sketches
-work the same way.
+work the same way. Every output is checked before the model is loaded
+and written whole when all images are solved (launch/outputs.py): an input
+image is never replaced, and a file in DIR that earlier runs did not write
+only with --overwrite.
 """
 
 import json
@@ -17,7 +20,7 @@ import os
 
 from absl import app, flags
 
-from launch import common, search_flags
+from launch import common, outputs, search_flags
 
 _SEARCH = search_flags.define()
 _IMAGES = flags.DEFINE_string("images", None, "A PNG file or a folder.")
@@ -37,6 +40,29 @@ def image_paths(path: str) -> list[str]:
   if not os.path.isfile(path):
     common.exit_with(f"no image or folder at --images={path}")
   return [path]
+
+
+def check_outputs(paths: list[str]):
+  """(out folder, outputs.Outputs) with every output of the run checked
+  (before any work): NAME.txt, NAME_render.png and NAME_side.png of each
+  image and results.jsonl, none an input, none written twice, none an
+  existing file earlier runs did not write (without --overwrite); and
+  every image readable and not too large."""
+  from treediff_jax import testsets
+
+  outs = outputs.Outputs(_SEARCH.overwrite.value, inputs=paths)
+  out_dir = outs.folder("--out", _SEARCH.out.value)
+  for p in paths:
+    stem = os.path.splitext(os.path.basename(p))[0]
+    for suffix in (".txt", "_render.png", "_side.png"):
+      outs.claim("--out", out_dir, stem + suffix, f"the outputs of {p}")
+  outs.claim("--out", out_dir, "results.jsonl")
+  for p in paths:
+    try:
+      testsets.open_image(p).close()
+    except ValueError as e:
+      common.exit_with(str(e))
+  return out_dir, outs
 
 
 def side_by_side(target, image):
@@ -60,11 +86,7 @@ def main(argv):
     common.exit_with("--images and --out are required")
   search_flags.check(_SEARCH)
   paths = image_paths(_IMAGES.value)
-  parent = os.path.dirname(os.path.abspath(_SEARCH.out.value))
-  if not os.path.isdir(parent):
-    common.exit_with(
-      f"the folder above --out={_SEARCH.out.value} does not exist"
-    )
+  out_dir, outs = check_outputs(paths)
   common.quiet_jax_logs()
 
   import numpy as np
@@ -81,12 +103,11 @@ def main(argv):
   gray = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
   for p in paths:
     try:
-      with Image.open(p) as img:
-        img.load()
+      with testsets.open_image(p) as img:
         fitted = testsets.fit_image(img, shape)
         size, mode = img.size, img.mode
     except (OSError, ValueError) as e:
-      common.exit_with(f"{p} is not a readable image: {e}")
+      common.exit_with(str(e) if str(e).startswith(p) else f"{p}: {e}")
     if size != (shape[1], shape[0]) or (mode in gray) != (shape[2] == 1):
       print(
         f"note: {os.path.basename(p)} is {size[0]}x{size[1]} {mode}; "
@@ -94,7 +115,6 @@ def main(argv):
       )
     targets.append(fitted)
   targets = np.stack(targets)
-  os.makedirs(_SEARCH.out.value, exist_ok=True)
   tok = Tokenizer(lang)
   b = _SEARCH.batch.value
   lines = []
@@ -108,15 +128,15 @@ def main(argv):
     for j in range(n):
       stem = os.path.splitext(os.path.basename(paths[i + j]))[0]
       text = tok.decode_text(programs[j])
-      with open(os.path.join(_SEARCH.out.value, stem + ".txt"), "w") as f:
-        f.write(text + "\n")
+      out = os.path.join(out_dir, stem)
+      outs.write(out + ".txt", lambda f, t=text: f.write(t + "\n"), text=True)
       im = render.to_uint8(images[j])
-      Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(
-        os.path.join(_SEARCH.out.value, stem + "_render.png")
+      pixels = Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im)
+      outs.write(
+        out + "_render.png", lambda f, p=pixels: p.save(f, format="PNG")
       )
-      Image.fromarray(side_by_side(chunk[j], images[j])).save(
-        os.path.join(_SEARCH.out.value, stem + "_side.png")
-      )
+      side = Image.fromarray(side_by_side(chunk[j], images[j]))
+      outs.write(out + "_side.png", lambda f, p=side: p.save(f, format="PNG"))
       line = dict(
         image=paths[i + j],
         program=text,
@@ -128,12 +148,15 @@ def main(argv):
       )
       lines.append(line)
       print(json.dumps(line))
-  with open(os.path.join(_SEARCH.out.value, "results.jsonl"), "w") as f:
-    for line in lines:
-      f.write(json.dumps(line) + "\n")
+  outs.write(
+    os.path.join(out_dir, "results.jsonl"),
+    lambda f: f.writelines(json.dumps(x) + "\n" for x in lines),
+    text=True,
+  )
+  outs.commit()
   solved = sum(x["solved"] for x in lines)
   print(f"solved {solved}/{len(lines)}; outputs in {_SEARCH.out.value}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags_or_exit)

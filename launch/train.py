@@ -11,7 +11,10 @@ Runs unchanged on CPU, GPU or a TPU slice; on several hosts, pass
 --multihost to call jax.distributed.initialize() first. A killed run
 resumes from the last checkpoint in --workdir when started again, and
 reuses the steps compiled before from <workdir>/compile_cache
-(--nocompile_cache: compile afresh).
+(--nocompile_cache: compile afresh). One run at a time holds a workdir
+(<workdir>/train.lock), and a resumed run must train the same model
+(language, kind, size, label mode, ...: treediff_jax/workdir.py); both
+are checked before anything is written.
 """
 
 import os
@@ -52,10 +55,22 @@ def main(argv):
   if config is None:
     common.exit_with("--config is required (a file in treediff_jax/configs)")
   workdir = common.workdir_or_exit(_WORKDIR.value)
+  # The workdir's guards, before jax: another run holding it, or a config
+  # that describes another model than the one trained there.
+  import json
+
+  from treediff_jax import workdir as workdir_lib
+
+  try:
+    workdir_lib.check_resume(workdir, json.loads(config.to_json()))
+    workdir_lib.check_unlocked(workdir)
+  except workdir_lib.WorkdirError as e:
+    common.exit_with(str(e))
   common.quiet_jax_logs()
   import jax
 
   from data_gen.pool import WorkerError
+  from treediff_jax import checkpointing
   from treediff_jax.trainers import common as trainer_common
   from treediff_jax.trainers import policy, value
 
@@ -79,6 +94,8 @@ def main(argv):
     trainer.train_and_evaluate(config, workdir)
   except trainer_common.ConfigError as e:
     common.exit_with(f"bad config: {e}")
+  except (workdir_lib.WorkdirError, checkpointing.CheckpointRestoreError) as e:
+    common.exit_with(str(e))
   except WorkerError as e:
     common.exit_with(str(e), code=1)
 

@@ -71,7 +71,8 @@ def test_make_testset_hard_keeps_incompressible_programs(tmp_path):
   # An in-distribution set from the same seed is mostly easier.
   ind, _ = testsets.make_testset("csg2d", 30, "indist", seed=3)
   assert np.median(testsets.lz4_size(ind.images)) < info["lz4_cut_bytes"]
-  assert _run(*args).stdout == res.stdout  # reproducible from the seed
+  # Reproducible from the seed (the file exists now: --overwrite).
+  assert _run(*args, "--overwrite").stdout == res.stdout
 
 
 def test_make_testset_explains_bad_requests(tmp_path):
@@ -241,6 +242,8 @@ def test_solve_and_evaluate_explain_bad_inputs(tmp_path, checkpoints):
   )
   assert res.returncode != 0 and "Traceback" not in res.stderr
   policy, value = checkpoints["policy"], checkpoints["value"]
+  # A readable test set: the messages below come from building the solver.
+  _pngs(tmp_path / "ts", "rainbow", ["(Box red)"])
   for args, message in (
     (["--method=repl_flow", f"--checkpoint={policy}"], "needs 'repl'"),
     (
@@ -264,7 +267,7 @@ def test_solve_and_evaluate_explain_bad_inputs(tmp_path, checkpoints):
     res = _run(
       "launch.evaluate",
       *args,
-      f"--testset={tmp_path}",
+      f"--testset={tmp_path / 'ts'}",
       f"--out={tmp_path}/o",
     )
     assert res.returncode != 0 and message in res.stderr, args

@@ -215,6 +215,67 @@ def test_trainer_hands_the_length_settings_to_the_pool(tmp_path, monkeypatch):
   assert seen["sort_chunk"] == 3 and seen["length_bucket"] == 24
 
 
+def _children(pid: int) -> list[int]:
+  """Process ids whose parent is `pid` (Linux /proc)."""
+  out = []
+  for entry in os.listdir("/proc"):
+    if not entry.isdigit():
+      continue
+    try:
+      with open(f"/proc/{entry}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+      continue
+    if int(fields[1]) == pid:
+      out.append(int(entry))
+  return out
+
+
+def _alive(pid: int) -> bool:
+  """Running (a zombie waiting to be reaped counts as ended)."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return False
+
+
+def _wait_gone(pids, seconds: float) -> list[int]:
+  """The `pids` still running after up to `seconds`."""
+  deadline = time.time() + seconds
+  while time.time() < deadline and any(_alive(p) for p in pids):
+    time.sleep(0.2)
+  return [p for p in pids if _alive(p)]
+
+
+POOL_THEN_SLEEP = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {repo!r})
+    from data_gen.pool import BatchPool
+    from data_gen.worker import ExampleConfig
+    pool = BatchPool(ExampleConfig(lang="rainbow"), seed=0, batch_size=2,
+                     num_workers=2, queue_size=2)
+    next(pool)
+    print(*[w.pid for w in pool._workers], flush=True)
+    time.sleep(300)
+""")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_workers_exit_when_their_parent_is_killed():
+  proc = subprocess.Popen(
+    [sys.executable, "-c", POOL_THEN_SLEEP.format(repo=REPO)],
+    cwd=REPO,
+    stdout=subprocess.PIPE,
+    text=True,
+  )
+  workers = [int(x) for x in proc.stdout.readline().split()]
+  assert len(workers) == 2 and all(_alive(p) for p in workers)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert _wait_gone(workers, 10.0) == []
+
+
 def _train_cmd(workdir, steps, extra=""):
   return [
     sys.executable,
@@ -255,8 +316,12 @@ def test_killed_run_resumes_to_the_same_params(tmp_path):
   while not ckpt.exists() and time.time() < deadline:
     time.sleep(0.2)
   time.sleep(1.0)
+  workers = _children(proc.pid)
+  assert workers  # the data workers (and multiprocessing's tracker)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
+  # No orphans: the workers notice their parent is gone.
+  assert _wait_gone(workers, 10.0) == []
   latest = max(
     int(p.name) for p in (killed / "checkpoints").iterdir() if p.name.isdigit()
   )

@@ -20,6 +20,11 @@ class CheckpointNotFoundError(FileNotFoundError):
   """No checkpoint where one was asked for."""
 
 
+class CheckpointRestoreError(RuntimeError):
+  """Checkpoints exist but none restores; the message names each step's
+  folder and its error."""
+
+
 def make_manager(
   workdir: str, save_every: int, keep: int, async_save: bool = True
 ) -> ocp.CheckpointManager:
@@ -72,6 +77,48 @@ def restore(manager, like_state, step: int | None = None):
     ),
   )
   return out["state"], out["data"]
+
+
+def step_path(manager, step: int) -> str:
+  """The folder of checkpoint `step`."""
+  return os.path.join(str(manager.directory), str(step))
+
+
+def _first_line(e: BaseException) -> str:
+  text = (str(e).strip().splitlines() or [""])[0]
+  if len(text) > 160:
+    text = text[:157] + "..."
+  return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def restore_newest_good(manager, like_state):
+  """Restores the newest checkpoint that restores, trying older ones when
+  a newer one fails (a truncated or damaged file).
+
+  Args:
+    manager: from `make_manager`.
+    like_state: as for `restore`.
+
+  Returns:
+    (state, data, step, failures): failures lists (step, folder, error
+    line) of each newer checkpoint that did not restore.
+
+  Raises:
+    CheckpointNotFoundError: there is no checkpoint.
+    CheckpointRestoreError: none restores (each one named).
+  """
+  steps = sorted(manager.all_steps(), reverse=True)
+  if not steps:
+    raise CheckpointNotFoundError(f"no checkpoint in {manager.directory}")
+  failures = []
+  for step in steps:
+    try:
+      state, data = restore(manager, like_state, step)
+      return state, data, step, failures
+    except Exception as e:  # orbax and tensorstore raise many kinds
+      failures.append((step, step_path(manager, step), _first_line(e)))
+  named = "; ".join(f"step {s} ({p}): {m}" for s, p, m in failures)
+  raise CheckpointRestoreError(f"no checkpoint restores: {named}")
 
 
 def restore_path(path: str, like_state):

@@ -23,6 +23,13 @@ from treediff_jax.dsl.sampler import sample
 
 KINDS = ("indist", "hard")
 HARD_PERCENTILE = 95.0
+# Images over this many pixels are refused before they are decoded (the
+# canvases are at most 224 x 224; a photo of 7000 x 7000 still passes).
+MAX_IMAGE_PIXELS = 50_000_000
+# A test set's images array over this many bytes is refused before it is
+# read (a zip bomb, or not a test set).
+MAX_TESTSET_BYTES = 4 << 30
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclasses.dataclass
@@ -150,8 +157,9 @@ def make_testset(
   ), info
 
 
-def save_testset(path: str, testset: Testset, info: dict) -> None:
-  """Writes `programs`, uint8 `images`, `lang` and `info` (JSON) to .npz."""
+def save_testset(path, testset: Testset, info: dict) -> None:
+  """Writes `programs`, uint8 `images`, `lang` and `info` (JSON) to .npz
+  (`path`: a file name or a binary file object)."""
   import json
 
   from treediff_jax.render import to_uint8
@@ -215,68 +223,211 @@ def fit_image(image, shape) -> np.ndarray:
   return out.reshape(h, w, c)
 
 
+def open_image(path: str):
+  """Opens and decodes an image file; its size is checked (from the
+  header) before its pixels are decoded.
+
+  Returns:
+    A loaded PIL image (close it, or use it in a `with`).
+
+  Raises:
+    ValueError: not a readable image, or over MAX_IMAGE_PIXELS (named,
+      one line).
+  """
+  import warnings
+
+  from PIL import Image
+
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("error", Image.DecompressionBombWarning)
+      img = Image.open(path)
+      w, h = img.size
+      if w * h > MAX_IMAGE_PIXELS:
+        img.close()
+        raise ValueError(
+          f"{path} is {w}x{h} = {w * h} pixels, over the limit of "
+          f"{MAX_IMAGE_PIXELS}; scale it down first"
+        )
+      try:
+        img.load()
+      except BaseException:
+        img.close()
+        raise
+      return img
+  except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    raise ValueError(f"{path} is too large to decode: {e}") from None
+  except (OSError, SyntaxError, EOFError) as e:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise ValueError(f"{path} is not a readable image: {first}") from None
+
+
 def load_images(lang: str, paths: list[str]) -> np.ndarray:
   """PNG (or other image) files to [N, H, W, C] float32 of `lang`'s canvas.
 
   Raises:
-    ValueError: a file is not a readable image (named).
+    ValueError: a file is not a readable image or too large (named).
   """
-  from PIL import Image, UnidentifiedImageError
-
   shape = get_language(lang).canvas_shape
   out = []
   for p in paths:
-    try:
-      with Image.open(p) as img:
-        img.load()
-        out.append(fit_image(img, shape))
-    except (OSError, UnidentifiedImageError) as e:
-      raise ValueError(f"{p} is not a readable image: {e}") from None
+    with open_image(p) as img:
+      out.append(fit_image(img, shape))
   return np.stack(out) if out else np.zeros((0,) + shape, np.float32)
+
+
+def _npy_header(z, key: str):
+  """(shape, dtype) of array `key` of an open NpzFile, from its header
+  (nothing decompressed beyond it)."""
+  from numpy.lib import format as npy_format
+
+  with z.zip.open(key + ".npy") as f:
+    version = npy_format.read_magic(f)
+    if version == (1, 0):
+      shape, _, dtype = npy_format.read_array_header_1_0(f)
+    elif version == (2, 0):
+      shape, _, dtype = npy_format.read_array_header_2_0(f)
+    else:
+      shape, _, dtype = npy_format._read_array_header(f, version)
+  return tuple(shape), np.dtype(dtype)
+
+
+def _image_file(path: str) -> bool:
+  """Whether `path` is an image file (by name or by its first bytes)."""
+  if path.lower().endswith(IMAGE_SUFFIXES + (".gif", ".bmp", ".webp")):
+    return True
+  try:
+    with open(path, "rb") as f:
+      head = f.read(8)
+  except OSError:
+    return False
+  return head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM"))
+
+
+def check_testset(path: str) -> None:
+  """The checks of `load_testset` that need no language (nothing rendered
+  and no model needed): the file or folder exists and is of a kind a test
+  set can be, a folder's images decode and are not too large, and an .npz
+  holds a non-empty images array of a usable shape and size (read from
+  its header).
+
+  Raises:
+    ValueError: the problem, naming the file (one line).
+  """
+  if not os.path.exists(path):
+    raise ValueError(f"no test set at {path}")
+  if os.path.isdir(path):
+    files = sorted(
+      f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES)
+    )
+    if not files:
+      raise ValueError(f"{path} holds no .png images")
+    for f in files:
+      open_image(os.path.join(path, f)).close()
+    return
+  if _image_file(path):
+    raise ValueError(
+      f"{path} is a single image, not a test set: give a folder of images, "
+      "an .npz test set (launch.make_testset) or a text file of programs; "
+      "launch.solve --images solves single images"
+    )
+  if path.endswith(".npz"):
+    _npz_facts(path)
+    return
+  try:
+    with open(path, encoding="utf-8") as f:
+      text = f.read()
+  except (OSError, UnicodeDecodeError) as e:
+    reason = getattr(e, "strerror", None) or getattr(e, "reason", str(e))
+    raise ValueError(
+      f"cannot read programs from {path}: {reason} (a test set is a "
+      ".npz file, a text file of programs or a folder of images)"
+    ) from None
+  if not text.strip():
+    raise ValueError(f"{path} holds no programs")
+
+
+def _npz_facts(path: str):
+  """(file language or None, images shape, images dtype) of an .npz test
+  set, from headers; raises ValueError naming what is wrong."""
+  try:
+    z = np.load(path, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+      raise ValueError("it holds one array, not named arrays")
+    with z:
+      names = set(z.files)
+      if "images" not in names:
+        raise ValueError(f"{path} has no 'images' array") from None
+      shape, dtype = _npy_header(z, "images")
+      file_lang = str(z["lang"]) if "lang" in names else None
+  except ValueError as e:
+    if str(e).startswith(path):
+      raise
+    raise ValueError(f"{path} is not a readable .npz file: {e}") from None
+  except (OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+    raise ValueError(f"{path} is not a readable .npz file: {e}") from None
+  if len(shape) not in (3, 4):
+    raise ValueError(
+      f"{path}: images must be [N, H, W(, C)], got {list(shape)}"
+    )
+  if shape[0] == 0:
+    raise ValueError(f"{path} holds no images (images array {list(shape)})")
+  if shape[1] * shape[2] > MAX_IMAGE_PIXELS:
+    raise ValueError(
+      f"{path}: images of {shape[2]}x{shape[1]} pixels are over the limit "
+      f"of {MAX_IMAGE_PIXELS}"
+    )
+  if int(np.prod(shape)) * dtype.itemsize > MAX_TESTSET_BYTES:
+    raise ValueError(
+      f"{path}: an images array of {list(shape)} {dtype} is over the limit "
+      f"of {MAX_TESTSET_BYTES} bytes"
+    )
+  if dtype.kind not in "buif" or dtype.itemsize > 8:
+    raise ValueError(f"{path}: images of dtype {dtype} are not pixels")
+  return file_lang, shape, dtype
 
 
 def load_testset(lang: str, path: str) -> Testset:
   """Loads a test set: our .npz, a text file of programs, or a PNG folder.
+
+  An .npz without a `lang` array whose images are not of `lang`'s canvas
+  is refused (it may be another language's; nothing is resized silently).
 
   Raises:
     ValueError: the file is missing, of the wrong language, or malformed
       (the message names the file and, for programs, the line).
   """
   language = get_language(lang)
-  if not os.path.exists(path):
-    raise ValueError(f"no test set at {path}")
+  check_testset(path)
   if os.path.isdir(path):
     files = sorted(
-      f
-      for f in os.listdir(path)
-      if f.lower().endswith((".png", ".jpg", ".jpeg"))
+      f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES)
     )
-    if not files:
-      raise ValueError(f"{path} holds no .png images")
     images = load_images(language.name, [os.path.join(path, f) for f in files])
     return Testset(language.name, images, None, files)
   if path.endswith(".npz"):
+    file_lang, shape, _ = _npz_facts(path)
+    if file_lang is not None and file_lang != language.name:
+      raise ValueError(f"{path} is a {file_lang} test set, not {lang}")
+    canvas = language.canvas_shape
+    gray_match = len(shape) == 3 and canvas[2] == 1
+    if file_lang is None and not (
+      shape[1:] == canvas or (gray_match and shape[1:] == canvas[:2])
+    ):
+      raise ValueError(
+        f"{path} has no language tag and its images are {list(shape[1:])}, "
+        f"not the {language.name} canvas {list(canvas)}: a test set of "
+        "another language? Resize them yourself, or store a 'lang' array "
+        "(testsets.save_testset)"
+      )
     try:
-      z = np.load(path, allow_pickle=False)
-      if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ValueError("it holds one array, not named arrays")
-      with z:
-        names = set(z.files)
-        file_lang = str(z["lang"]) if "lang" in names else language.name
-        images = np.asarray(z["images"]) if "images" in names else None
+      with np.load(path, allow_pickle=False) as z:
+        images = np.asarray(z["images"])
         programs = (
-          [str(p) for p in z["programs"]] if "programs" in names else []
+          [str(p) for p in z["programs"]] if "programs" in z.files else []
         )
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
       raise ValueError(f"{path} is not a readable .npz file: {e}") from None
-    if images is None:
-      raise ValueError(f"{path} has no 'images' array")
-    if file_lang != language.name:
-      raise ValueError(f"{path} is a {file_lang} test set, not {lang}")
-    if images.ndim not in (3, 4) or len(images) == 0:
-      raise ValueError(
-        f"{path}: images must be [N, H, W(, C)], got {list(images.shape)}"
-      )
     if (
       images.dtype != np.uint8
       and not 0.0 <= images.min() <= images.max() <= 1.0
@@ -297,21 +448,16 @@ def load_testset(lang: str, path: str) -> Testset:
   from treediff_jax import render
   from treediff_jax.dsl.grammar import ProgramSyntaxError
 
-  try:
-    with open(path) as f:
-      numbered = list(enumerate(f.read().split("\n"), start=1))
-  except (OSError, UnicodeDecodeError) as e:
-    raise ValueError(f"cannot read programs from {path}: {e}") from None
+  with open(path, encoding="utf-8") as f:
+    numbered = list(enumerate(f.read().split("\n"), start=1))
   numbered = [(i, ln) for i, ln in numbered if ln.strip()]  # blank lines
   lines = [ln for _, ln in numbered]
   for i, line in numbered:
     try:
-      language.grammar.parse(line)
+      language.parse_bounded(line)
     except ProgramSyntaxError as e:
       first = str(e).splitlines()[0]
       raise ValueError(f"{path}, line {i}: {first}") from None
-  if not lines:
-    raise ValueError(f"{path} holds no programs")
   images = render.render_programs(language.name, lines)
   return Testset(
     language.name, images, lines, [str(i) for i in range(len(lines))]

@@ -63,6 +63,19 @@ class ProgramSyntaxError(ValueError):
     super().__init__(msg)
 
 
+class ProgramTooLongError(ProgramSyntaxError):
+  """Program text over a language's token budget (refused before it is
+  parsed where its length alone shows it)."""
+
+  def __init__(self, language: str, detail: str):
+    self.language = language
+    self.position = 0
+    self.expected = ()
+    self.detail = detail
+    self.text = None
+    ValueError.__init__(self, f"{language}: {detail}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Production:
   """One alternative of a nonterminal.

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from treediff_jax.dsl.grammar import Grammar
+from treediff_jax.dsl.grammar import Grammar, ProgramTooLongError
+from treediff_jax.dsl.tree import Node
 
 SIGMA_SMALL = 2  # primitives in a small node or replacement (docs/design.md)
 # A render counts as empty when this share of its pixels agree (docs/design.md:
@@ -102,6 +103,40 @@ class Language:
   def seq_len(self) -> int:
     """Length of a padded edit sequence (program then edit), a multiple of 8."""
     return -(-(self.max_program_len + self.max_edit_len) // 8) * 8
+
+  def parse_bounded(self, text: str) -> Node:
+    """Parses program text of at most `max_program_len` tokens.
+
+    Text whose length alone shows it is over the budget is refused before
+    it is parsed (each of `(`, `)` and a space is one token, and no token
+    is longer than the longest terminal), so a huge text costs no parse.
+
+    Raises:
+      ProgramTooLongError: over the budget (the message names it).
+      ProgramSyntaxError: not a program.
+    """
+    budget = self.max_program_len
+    if isinstance(text, str):
+      ignored = sum(text.count(c) for c in "\t\n\f\r")
+      longest = max(len(t) for t in self.grammar.terminals)
+      at_least = max(
+        sum(text.count(c) for c in "() "),
+        -(-(len(text) - ignored) // longest),
+      )
+      if at_least > budget:
+        raise ProgramTooLongError(
+          self.name,
+          f"program of at least {at_least} tokens ({len(text)} characters) "
+          f"is over the language's budget of {budget} tokens",
+        )
+    tree = self.grammar.parse(text)
+    if tree.ntok > budget:
+      raise ProgramTooLongError(
+        self.name,
+        f"program of {tree.ntok} tokens is over the language's budget of "
+        f"{budget} tokens",
+      )
+    return tree
 
   @property
   def primitives(self) -> tuple[str, ...]:

@@ -2,10 +2,13 @@
 
 Data-parallel over a ("data",) mesh: one global batch sharded over the
 devices, parameters replicated, the gradient all-reduce added by the
-compiler. Resume order: the latest checkpoint in the workdir, then
+compiler. Resume order: the newest checkpoint in the workdir that restores
+(a newer one that does not is named and moved aside), then
 `config.init_from`, then a fresh start. The data stream is a pure function
 of the step, so a resumed run sees exactly the batches an uninterrupted one
-would.
+would. The workdir is guarded (`treediff_jax.workdir`): one trainer at a
+time, and a resumed run must describe the same model as the workdir's
+config.json, checked before anything is written.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import functools
 import json
 import math
 import os
+import sys
 import time
 from typing import Callable
 
@@ -29,7 +33,8 @@ from jax.sharding import PartitionSpec as P
 from data_gen import lengths as lengths_lib
 from data_gen.pool import BatchPool, check_pool_settings
 from data_gen.worker import ExampleConfig, make_batch
-from treediff_jax import checkpointing, model_configs, sharding
+from treediff_jax import checkpointing, files, model_configs, sharding
+from treediff_jax import workdir as workdir_lib
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.render import batch as batch_lib
 
@@ -204,12 +209,18 @@ def make_train_step(config, graphdef, mesh, loss_fn: Callable):
 def _restore_or_init(config, graphdef, state, manager):
   """Resume order: workdir checkpoint, then config.init_from, then fresh.
 
-  A workdir checkpoint restores everything (model, optimizer, step);
+  A workdir checkpoint restores everything (model, optimizer, step): the
+  newest that restores; newer ones that do not are named and moved aside.
   `init_from` takes only the model's weights and starts a fresh optimizer
   and schedule.
+
+  Raises:
+    checkpointing.CheckpointRestoreError: no workdir checkpoint restores.
   """
   if manager.latest_step() is not None:
-    state, data = checkpointing.restore(manager, state)
+    state, data, _, failures = checkpointing.restore_newest_good(manager, state)
+    if failures:
+      _set_aside(manager, failures, int(data["step"]))
     print(
       f"resumed from {manager.directory} at step {data['step']}", flush=True
     )
@@ -221,6 +232,40 @@ def _restore_or_init(config, graphdef, state, manager):
     state = nnx.state((model, optimizer))
     print(f"initialised the model from {config.init_from}", flush=True)
   return state, 0
+
+
+def _set_aside(manager, failures, step: int) -> None:
+  """Moves checkpoints that do not restore out of the checkpoints folder
+  (to `<workdir>/checkpoints_broken/STEP`), naming each, so that the run
+  resumed from the older `step` saves those steps afresh.
+
+  Raises:
+    checkpointing.CheckpointRestoreError: on several processes (each would
+      move them): the message asks the user to move them.
+  """
+  named = "; ".join(f"step {s} ({p}): {m}" for s, p, m in failures)
+  if jax.process_count() > 1:
+    raise checkpointing.CheckpointRestoreError(
+      f"checkpoints do not restore: {named}; step {step} does: move the "
+      "newer ones out of the checkpoints folder and start again"
+    )
+  aside = os.path.join(
+    os.path.dirname(str(manager.directory)), "checkpoints_broken"
+  )
+  os.makedirs(aside, exist_ok=True)
+  for s, path, message in failures:
+    dest = os.path.join(aside, str(s))
+    n = 1
+    while os.path.lexists(dest):
+      dest, n = os.path.join(aside, f"{s}.{n}"), n + 1
+    os.rename(path, dest)
+    print(
+      f"warning: checkpoint step {s} ({path}) does not restore ({message}); "
+      f"moved to {dest}; resuming from step {step}",
+      file=sys.stderr,
+      flush=True,
+    )
+  manager.reload()
 
 
 def train_and_evaluate(
@@ -248,19 +293,50 @@ def train_and_evaluate(
 
   Raises:
     ConfigError: an unusable config value.
+    treediff_jax.workdir.WorkdirError: another run holds the workdir, its
+      config.json is unreadable, or it describes another model (language,
+      kind, size, ...: `workdir.FIXED`); nothing is written then.
+    checkpointing.CheckpointRestoreError: checkpoints exist but none
+      restores (a newer one that fails is moved aside and named, and the
+      run resumes from the newest that restores).
     data_gen.pool.WorkerError: a data worker failed.
     FloatingPointError: a non-finite loss.
   """
   check_config(config)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json(indent=1))
+  config_dict = json.loads(config.to_json())
+  workdir_lib.check_resume(workdir, config_dict)
+  lock = None
+  if jax.process_index() == 0:
+    lock = workdir_lib.WorkdirLock(workdir)
+  try:
+    # Again under the lock: another run may have written it meanwhile.
+    for note in workdir_lib.check_resume(workdir, config_dict):
+      print(note, flush=True)
+    os.makedirs(workdir, exist_ok=True)
+    files.write_atomic(
+      os.path.join(workdir, workdir_lib.CONFIG_FILE),
+      lambda f: f.write(config.to_json(indent=1)),
+      text=True,
+    )
+    return _train(config, workdir, model_cls, loss_fn, make_evaluator)
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+def _train(config, workdir, model_cls, loss_fn, make_evaluator) -> dict:
+  """`train_and_evaluate` once the workdir is checked, locked and holds
+  the config."""
   mesh = sharding.make_mesh()
   graphdef, state = init_state(config, mesh, model_cls)
   manager = checkpointing.make_manager(
     workdir, config.ckpt.every, config.ckpt.keep, config.ckpt.async_save
   )
-  state, start = _restore_or_init(config, graphdef, state, manager)
+  try:
+    state, start = _restore_or_init(config, graphdef, state, manager)
+  except BaseException:
+    manager.close()
+    raise
   train_step = make_train_step(config, graphdef, mesh, loss_fn)
   evaluator = None
   if make_evaluator is not None and config.evals.every > 0:
