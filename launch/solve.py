@@ -6,8 +6,11 @@
       --out=DIR
 
 For each image NAME.png, DIR gets NAME.txt (the program), NAME_render.png
-(its render) and NAME_side.png (target | render), and DIR/results.jsonl
-one line per image (program, solved, nodes expanded). Images of another
+(its render) and NAME_side.png (target | render), DIR/results.jsonl one
+line per image (program, solved, nodes expanded) and DIR/contact_sheet.png
+(every target | render with its program and node count). Progress goes to
+stderr after each batch. Without --checkpoint, --lang selects the weights
+shipped for that language. Images of another
 size or channel count are resized and converted (a note says so); sketches
 work the same way. Every output is checked before the model is loaded
 and written whole when all images are solved (launch/outputs.py): an input
@@ -17,10 +20,11 @@ only with --overwrite.
 
 import json
 import os
+import sys
 
 from absl import app, flags
 
-from launch import common, outputs, search_flags
+from launch import common, contact_sheet, outputs, search_flags
 
 _SEARCH = search_flags.define()
 _IMAGES = flags.DEFINE_string("images", None, "A PNG file or a folder.")
@@ -57,6 +61,7 @@ def check_outputs(paths: list[str]):
     for suffix in (".txt", "_render.png", "_side.png"):
       outs.claim("--out", out_dir, stem + suffix, f"the outputs of {p}")
   outs.claim("--out", out_dir, "results.jsonl")
+  outs.claim("--out", out_dir, "contact_sheet.png")
   for p in paths:
     try:
       testsets.open_image(p).close()
@@ -117,7 +122,7 @@ def main(argv):
   targets = np.stack(targets)
   tok = Tokenizer(lang)
   b = _SEARCH.batch.value
-  lines = []
+  lines, pairs = [], []
   for i in range(0, len(targets), b):
     chunk = targets[i : i + b]
     n = len(chunk)
@@ -147,11 +152,32 @@ def main(argv):
         ),
       )
       lines.append(line)
+      pairs.append(side_by_side(chunk[j], images[j]))
       print(json.dumps(line))
+    solved = sum(x["solved"] for x in lines)
+    sys.stderr.write(
+      f"{len(lines)}/{len(paths)} images searched, {solved} solved\n"
+    )
+    sys.stderr.flush()
   outs.write(
     os.path.join(out_dir, "results.jsonl"),
     lambda f: f.writelines(json.dumps(x) + "\n" for x in lines),
     text=True,
+  )
+  sheet = contact_sheet.contact_sheet(
+    pairs,
+    [
+      [
+        f"{os.path.basename(x['image'])}: "
+        f"{'solved' if x['solved'] else 'not solved'}, {x['nodes']} nodes",
+        x["program"],
+      ]
+      for x in lines
+    ],
+  )
+  outs.write(
+    os.path.join(out_dir, "contact_sheet.png"),
+    lambda f: sheet.save(f, format="PNG"),
   )
   outs.commit()
   solved = sum(x["solved"] for x in lines)

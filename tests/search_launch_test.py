@@ -172,6 +172,10 @@ def test_solve_hill_climb_writes_programs_renders_and_pictures(tmp_path):
     side = np.asarray(Image.open(out / f"t{i}_side.png"))
     assert side.shape == (128, 2 * 128 + 4, 3)
     assert np.asarray(Image.open(out / f"t{i}_render.png")).shape == (128, 128)
+  # One contact sheet: both pairs side by side in a row, captions below.
+  sheet = np.asarray(Image.open(out / "contact_sheet.png"))
+  assert sheet.shape[1] >= 2 * (2 * 128 + 4) and sheet.shape[0] > 128
+  assert "2/2 images searched" in res.stderr
 
 
 def test_solve_and_evaluate_with_checkpoints(tmp_path, checkpoints):
