@@ -72,6 +72,10 @@ def parse_settings(text: str) -> list[dict]:
   return out
 
 
+def _mean(xs) -> float | None:
+  return float(sum(xs) / len(xs)) if xs else None
+
+
 def label(setting: dict) -> str:
   return ",".join(f"{k}={v}" for k, v in setting.items()) or "default"
 
@@ -123,6 +127,13 @@ def main(argv):
       search=dict(vars(solver.config)),
       solve_rate=rates,
       wall_s_per_problem=float(np.mean([p["wall_s"] for p in problems])),
+      # Whether depth (max_steps) or the node budget ended unsolved runs.
+      unsolved_mean_steps=_mean(
+        [p["steps"] for p in problems if not p["solved"]]
+      ),
+      unsolved_mean_nodes=_mean(
+        [p["nodes"] for p in problems if not p["solved"]]
+      ),
     )
     results.append(entry)
     print(
