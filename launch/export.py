@@ -81,7 +81,11 @@ def main(argv):
   load = loading.load_value if kind == "value" else loading.load_policy
   try:
     model, config = load(workdir)
-  except (checkpointing.CheckpointNotFoundError, ValueError) as e:
+  except (
+    checkpointing.CheckpointNotFoundError,
+    checkpointing.CheckpointRestoreError,
+    ValueError,
+  ) as e:
     common.exit_with(str(e))
   ckpts = os.path.join(workdir, "checkpoints")
   step = max((int(d) for d in os.listdir(ckpts) if d.isdigit()), default=0)

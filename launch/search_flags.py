@@ -156,3 +156,5 @@ def build_solver_or_exit(f, max_nodes: int):
     common.exit_with(str(e))
   except checkpointing.CheckpointNotFoundError as e:
     common.exit_with(f"no checkpoint: {e}")
+  except checkpointing.CheckpointRestoreError as e:
+    common.exit_with(str(e))

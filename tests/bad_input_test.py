@@ -884,3 +884,31 @@ def test_second_trainer_on_a_workdir_refuses_and_the_first_finishes(tmp_path):
     for x in (tmp_path / "metrics.jsonl").read_text().splitlines()
   ]
   assert steps == list(range(1, 13))
+
+
+def test_loading_for_evaluation_skips_a_damaged_checkpoint(tmp_path, capsys):
+  import jax.numpy as jnp
+
+  from treediff_jax import checkpointing
+
+  state = {"w": jnp.arange(64.0)}
+  manager = checkpointing.make_manager(str(tmp_path), 1, 3, False)
+  for step in (1, 2):
+    checkpointing.save(manager, step, {"w": state["w"] * step}, {"step": step})
+  manager.wait_until_finished()
+  manager.close()
+  files = [
+    os.path.join(d, f)
+    for d, _, names in os.walk(tmp_path / "checkpoints" / "2" / "state")
+    for f in names
+  ]
+  for name in files:  # every file of step 2's state cut in half
+    with open(name, "r+b") as f:
+      f.truncate(os.path.getsize(name) // 2)
+  restored, data = checkpointing.restore_path(str(tmp_path), state)
+  assert data["step"] == 1
+  np.testing.assert_allclose(np.asarray(restored["w"]), np.arange(64.0))
+  assert "checkpoint step 2 (" in capsys.readouterr().err
+  (tmp_path / "checkpoints" / "1" / "data" / "metadata").write_text("{")
+  with pytest.raises(checkpointing.CheckpointRestoreError, match="step 1"):
+    checkpointing.restore_path(str(tmp_path), state)

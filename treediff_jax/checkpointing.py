@@ -11,6 +11,7 @@ restores on 1 and the other way round.
 from __future__ import annotations
 
 import os
+import sys
 
 import jax
 import orbax.checkpoint as ocp
@@ -125,8 +126,12 @@ def restore_path(path: str, like_state):
   """Restores the latest (state, data) from a workdir or its `checkpoints`
   folder, for use without training code.
 
+  The newest checkpoint that restores is used (a damaged newer one is named
+  in a warning on stderr).
+
   Raises:
     CheckpointNotFoundError: no checkpoint there (the message names the path).
+    CheckpointRestoreError: none restores (each one named).
   """
   root = os.path.abspath(path)
   if os.path.basename(root) != "checkpoints":
@@ -135,6 +140,13 @@ def restore_path(path: str, like_state):
     raise CheckpointNotFoundError(f"no checkpoints folder at {root}")
   manager = ocp.CheckpointManager(root, item_names=("state", "data"))
   try:
-    return restore(manager, like_state)
+    state, data, _, failures = restore_newest_good(manager, like_state)
   finally:
     manager.close()
+  for step, folder, message in failures:
+    print(
+      f"warning: checkpoint step {step} ({folder}) does not restore "
+      f"({message}); using an older one",
+      file=sys.stderr,
+    )
+  return state, data
