@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import jax
 import ml_collections
@@ -26,7 +25,7 @@ import ml_dtypes
 import numpy as np
 from flax import nnx
 
-from treediff_jax import model_configs
+from treediff_jax import files, model_configs
 from treediff_jax.models import PolicyModel, ValueModel
 
 MODEL_FILE = "model.json"
@@ -77,30 +76,15 @@ def save(model, config, folder: str, dtype: str = "float32", **info) -> str:
     training_config=json.loads(config.to_json()),
     **info,
   )
-  _write(folder, PARAMS_FILE, lambda f: np.savez(f, **arrays))
-  _write(
-    folder,
-    MODEL_FILE,
-    lambda f: f.write((json.dumps(meta, indent=1) + "\n").encode()),
+  files.write_atomic(
+    os.path.join(folder, PARAMS_FILE), lambda f: np.savez(f, **arrays)
+  )
+  files.write_atomic(
+    os.path.join(folder, MODEL_FILE),
+    lambda f: f.write(json.dumps(meta, indent=1) + "\n"),
+    text=True,
   )
   return folder
-
-
-def _write(folder: str, name: str, fill) -> None:
-  """Writes folder/name through a temporary file renamed into place, with
-  permissions that follow the umask."""
-  fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      fill(f)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, os.path.join(folder, name))
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 def is_export(folder: str) -> bool:
