@@ -244,6 +244,7 @@ def test_train_config_errors_are_one_line_and_start_no_work(
   assert not workdir.exists()
 
 
+@pytest.mark.slow  # a real (short) training run
 def test_train_overrides_reach_the_trainer(tmp_path):
   out = _run(
     "launch.train",

@@ -58,7 +58,10 @@ def test_decoder_is_causal_and_ignores_padding():
   np.testing.assert_allclose(a[0, :20], c[0, :20], atol=1e-5)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+# float32 is also covered by search_test's cached-decoding test.
+@pytest.mark.parametrize(
+  "dtype", [pytest.param("float32", marks=pytest.mark.slow), "bfloat16"]
+)
 def test_cached_decoding_equals_the_full_pass(dtype):
   """prefill + decode_step on k edits of R programs of different lengths
   give the full forward pass's logits of program-then-edit sequences."""

@@ -111,12 +111,16 @@ def _value_fn(targets, images):
   "rank, weights, keeps_a",
   [
     ("goal", {}, True),
-    ("log_prob", {}, False),
-    ("value", {}, False),
-    ("goal_value", dict(value_weight=1e-4), True),
+    pytest.param("log_prob", {}, False, marks=pytest.mark.slow),
+    pytest.param("value", {}, False, marks=pytest.mark.slow),
     ("goal_value", dict(value_weight=100.0), False),
-    ("goal_log_prob", dict(log_prob_weight=1e-4), True),
+    pytest.param(
+      "goal_value", dict(value_weight=1e-4), True, marks=pytest.mark.slow
+    ),
     ("goal_log_prob", dict(log_prob_weight=100.0), False),
+    pytest.param(
+      "goal_log_prob", dict(log_prob_weight=1e-4), True, marks=pytest.mark.slow
+    ),
   ],
 )
 def test_the_search_keeps_what_the_ranking_puts_first(rank, weights, keeps_a):
@@ -163,6 +167,7 @@ def test_uniform_share_sets_how_many_edits_are_random():
   assert SearchConfig(k=48, uniform_share=1.0).uniform_k == 48
 
 
+@pytest.mark.slow  # a policy search of up to 3,000 nodes
 def test_a_policy_search_with_uniform_share_makes_hill_climbings_moves():
   """With a random-weight policy, the uniform share still finds targets
   one or two number edits away (as hill climbing does); a uniform share of
