@@ -99,6 +99,7 @@ def test_sorted_pool_delivers_every_chunk_batch_in_step_order():
     BatchPool(config, seed=0, batch_size=2, sort_chunk=0)
 
 
+@pytest.mark.slow  # kept out of CI's 10-minute default run
 def test_trimming_leaves_the_loss_unchanged():
   # Padding follows every real token (which the causal decoder never lets
   # attend to it) and carries no loss: cutting it off must not change the

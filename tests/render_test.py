@@ -80,6 +80,7 @@ def test_agreement_with_the_reference_renderers(oracle_sample):
   assert mad < 0.002
 
 
+@pytest.mark.slow  # kept out of CI's 10-minute default run
 def test_jit_vmap_and_unbatched_calls_agree():
   for name in NAMES:
     lang = get_language(name)

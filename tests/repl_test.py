@@ -185,6 +185,7 @@ def test_repl_proposals_append_one_primitive_or_restart(model):
   assert np.all(np.asarray(p.log_prob[0]) < 0)
 
 
+@pytest.mark.slow  # kept out of CI's 10-minute default run
 def test_repl_flow_search_counts_nodes_like_the_python_loop(model):
   targets = np.asarray(
     render.render_programs(

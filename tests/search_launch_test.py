@@ -237,6 +237,7 @@ def test_solve_and_evaluate_with_checkpoints(tmp_path, checkpoints):
   assert (out / "solve_rate.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # kept out of CI's 10-minute default run
 def test_solve_and_evaluate_explain_bad_inputs(tmp_path, checkpoints):
   res = _run(
     "launch.solve",

@@ -336,6 +336,7 @@ EIGHT_DEVICES = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # kept out of CI's 10-minute default run
 def test_eight_fake_devices_give_the_one_device_results():
   res = subprocess.run(
     [sys.executable, "-c", EIGHT_DEVICES.format(repo=REPO)],
@@ -408,6 +409,7 @@ def test_whole_program_examples_decode_to_their_target():
     assert ex["loss_mask"][0] == 0 and ex["loss_mask"][1] == 1
 
 
+@pytest.mark.slow  # kept out of CI's 10-minute default run
 def test_autoregressive_sampling_counts_every_distinct_program():
 
   lang = "rainbow"
@@ -466,6 +468,7 @@ def test_autoregressive_sampling_counts_every_distinct_program():
       assert bool(r.solved[i]) == solved
 
 
+@pytest.mark.slow  # kept out of CI's 10-minute default run
 def test_autoregressive_starts_keep_the_best_samples_and_count_them():
   lang, n = "rainbow", 4
   policy, _ = _tiny(lang)

@@ -345,6 +345,7 @@ def test_killed_run_resumes_to_the_same_params(tmp_path):
     np.testing.assert_allclose(x, y, atol=1e-6)
 
 
+@pytest.mark.slow  # kept out of CI's 10-minute default run
 def test_short_runs_write_metrics_and_load_back(tmp_path):
   from treediff_jax import loading
   from treediff_jax.trainers import value
@@ -375,6 +376,7 @@ def test_short_runs_write_metrics_and_load_back(tmp_path):
     loading.load_policy(str(tmp_path / "nothing"))
 
 
+@pytest.mark.slow  # kept out of CI's 10-minute default run
 def test_init_from_takes_weights_and_restarts_the_optimizer(tmp_path):
   first = tiny_config(steps=5)
   policy.train_and_evaluate(first, str(tmp_path / "a"))
