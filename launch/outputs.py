@@ -285,10 +285,7 @@ class Outputs:
   def abort(self) -> None:
     """Removes the temporary files and the folders this run created."""
     for tmp, _ in self._staged:
-      try:
-        os.unlink(tmp)
-      except OSError:
-        pass
+      files.discard(tmp)
     self._staged = []
     for folder in reversed(self._made_dirs):
       try:

@@ -42,10 +42,7 @@ def stage(path: str, write: Callable[[IO], None], text: bool = False) -> str:
       write(f)
     os.chmod(tmp, 0o666 & ~umask())
   except BaseException:
-    try:
-      os.unlink(tmp)
-    except OSError:
-      pass
+    discard(tmp)
     raise
   return tmp
 
@@ -59,8 +56,13 @@ def write_atomic(
   try:
     os.replace(tmp, path)
   except BaseException:
-    try:
-      os.unlink(tmp)
-    except OSError:
-      pass
+    discard(tmp)
     raise
+
+
+def discard(tmp: str) -> None:
+  """Removes a temporary file after a failed write (already gone: fine)."""
+  try:
+    os.unlink(tmp)
+  except OSError:
+    pass

@@ -39,7 +39,6 @@ from treediff_jax.search import ranking as ranking_lib
 from treediff_jax.search.propose import Proposals, Proposer
 from treediff_jax.search.token_edits import hash_tokens
 
-RANKINGS = tuple(ranking_lib.RANKINGS)
 # Frontier rows rendered per pass of the fused renderer (see
 # `render.render_in_chunks`).
 RENDER_CHUNK = 512
@@ -126,7 +125,7 @@ class SearchState(NamedTuple):
   steps: jnp.ndarray  # [B] int32 steps in which the target was active
 
 
-class Frontier(NamedTuple):
+class Candidates(NamedTuple):
   """One step's candidates: C per target."""
 
   proposals: Proposals  # tokens [B, C, L], ok, log_prob, restart
@@ -234,7 +233,7 @@ def _propose(
   key: jnp.ndarray,
   targets: jnp.ndarray,
   s: SearchState,
-) -> Frontier:
+) -> Candidates:
   """Proposes k edits per live entry of the active targets and marks the
   new nodes: valid, not seen before (with `dedupe`), within the budget."""
   run = _active(config, s)
@@ -252,14 +251,14 @@ def _propose(
     new = new & ~earlier_duplicate(hashes, new)
   budget = config.max_nodes - s.nodes
   new = new & (jnp.cumsum(new, axis=1) <= budget[:, None])
-  return Frontier(p, hashes, new, run)
+  return Candidates(p, hashes, new, run)
 
 
 def _count_nodes(
   name: str,
   draw: Callable,
   targets: jnp.ndarray,
-  f: Frontier,
+  f: Candidates,
   s: SearchState,
 ) -> tuple[Rendered, SearchState]:
   """Renders the whole frontier in one pass, goal-checks it, and updates
@@ -290,7 +289,7 @@ def _rank_and_keep(
   config: SearchConfig,
   value_fn: Callable | None,
   targets: jnp.ndarray,
-  f: Frontier,
+  f: Candidates,
   r: Rendered,
   s: SearchState,
 ) -> SearchState:
@@ -325,7 +324,9 @@ def _rank_and_keep(
   )
 
 
-def _remember(config: SearchConfig, f: Frontier, s: SearchState) -> SearchState:
+def _remember(
+  config: SearchConfig, f: Candidates, s: SearchState
+) -> SearchState:
   """Appends the step's new nodes to each target's ring of hashes."""
   hist = config.history
   b = f.new.shape[0]
