@@ -4,9 +4,8 @@ checkpoints: what `launch.solve` and `launch.evaluate` run."""
 from __future__ import annotations
 
 import dataclasses
-import os
 
-from treediff_jax import loading
+from treediff_jax import checkpointing, loading
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.search import ranking as ranking_lib
 from treediff_jax.search import registry
@@ -54,9 +53,11 @@ def shipped_policy(lang: str, label_mode: str) -> str:
 def shipped_value(lang: str) -> str | None:
   """The name of the shipped value model of `lang`, or None."""
   name = get_language(lang).name
-  if os.path.isdir(os.path.join(loading.WEIGHTS_DIR, name, "value")):
-    return name
-  return None
+  try:
+    loading.shipped_folder(name, "value")
+  except checkpointing.CheckpointNotFoundError:
+    return None
+  return name
 
 
 def build(
