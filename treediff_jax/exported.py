@@ -37,12 +37,14 @@ class ExportError(ValueError):
   """An exported model that cannot be read, named."""
 
 
+def _key(path) -> str:
+  """A parameter's name in params.npz: its state path joined by "/"."""
+  return "/".join(str(k) for k in path)
+
+
 def _flat(state) -> dict[str, np.ndarray]:
   flat = nnx.to_flat_state(state)
-  return {
-    "/".join(str(k) for k in path): np.asarray(v.get_value())
-    for path, v in flat
-  }
+  return {_key(path): np.asarray(v.get_value()) for path, v in flat}
 
 
 def save(model, config, folder: str, dtype: str = "float32", **info) -> str:
@@ -136,7 +138,7 @@ def load(folder: str, kind: str | None = None):
     raise ExportError(f"cannot read {path}: {e}") from None
   state = nnx.state(model, nnx.Param)
   flat = nnx.to_flat_state(state)
-  want = {"/".join(str(k) for k in p) for p, _ in flat}
+  want = {_key(p) for p, _ in flat}
   if set(stored) != want:
     missing = sorted(want - set(stored))[:3]
     extra = sorted(set(stored) - want)[:3]
@@ -145,12 +147,12 @@ def load(folder: str, kind: str | None = None):
       f"(missing {missing}, unexpected {extra})"
     )
   for p, v in flat:
-    a = stored["/".join(str(k) for k in p)]
+    a = stored[_key(p)]
     if meta.get("dtype") == "bfloat16":
       a = a.view(ml_dtypes.bfloat16)
     if a.shape != v.get_value().shape:
       raise ExportError(
-        f"{path}: {'/'.join(map(str, p))} has shape {list(a.shape)}, the "
+        f"{path}: {_key(p)} has shape {list(a.shape)}, the "
         f"model expects {list(v.get_value().shape)}"
       )
     v.set_value(jax.numpy.asarray(a, jax.numpy.float32))
