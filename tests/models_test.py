@@ -128,6 +128,43 @@ def test_split_patch_embedding_equals_the_stacked_convolution(name):
   np.testing.assert_allclose(score[:, 2], model(t, c[:, 2]), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["csg2d", "rainbow"])
+def test_conv_stem_encodes_pairs_as_the_stacked_images(name):
+  c = for_language(name, "tiny", stem="conv")
+  model = ValueModel(c, rngs=nnx.Rngs(0))
+  enc = model.encoder
+  p = get_language(name).patch
+  assert len(enc.convs.convs) == p.bit_length() - 1  # one per halving
+  rng = np.random.default_rng(0)
+  shape = c.canvas_shape
+  t = jnp.asarray(rng.random((2,) + shape, np.float32))
+  cur = jnp.asarray(rng.random((2, 3) + shape, np.float32))
+  got = enc.encode_pair(t, cur)
+  assert got.shape == (2, 3, (shape[0] // p) * (shape[1] // p), c.width)
+  for n in range(3):
+    np.testing.assert_allclose(
+      got[:, n], enc(stack_images(t, cur[:, n])), atol=1e-5
+    )
+  assert not hasattr(enc, "embed")  # the stem replaces the patch embedding
+
+
+def test_stem_is_part_of_the_model_config():
+  from treediff_jax.configs import common
+  from treediff_jax.workdir import FIXED
+
+  config = common.policy_config("csg2d", "small")
+  assert from_training_config(config).stem == "patch"
+  config.model.stem = "conv"
+  assert from_training_config(config).stem == "conv"
+  assert "model.stem" in FIXED
+  del config.model["stem"]  # configs written before the field: patch
+  assert from_training_config(config).stem == "patch"
+  with pytest.raises(ValueError, match="unknown image stem 'resnet'"):
+    for_language("csg2d", "tiny", stem="resnet")
+  with pytest.raises(ValueError, match="power-of-two patch, not 28"):
+    for_language("tinysvg", "tiny", stem="conv")
+
+
 def test_bfloat16_compute_keeps_float32_params():
   model = _policy("rainbow", dtype="bfloat16")
   params = jax.tree.leaves(nnx.state(model, nnx.Param))

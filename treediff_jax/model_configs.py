@@ -15,6 +15,7 @@ def for_language(
   max_len: int = 0,
   blank_current: bool = False,
   dtype: str = "float32",
+  stem: str = "patch",
 ) -> ModelConfig:
   """The config of a `size` model (`tiny`, `small`, `base`) for `lang`.
 
@@ -33,12 +34,13 @@ def for_language(
     max_len=max_len or language.seq_len,
     blank_current=blank_current,
     dtype=dtype,
+    stem=stem,
   )
 
 
 def from_training_config(config) -> ModelConfig:
   """The model config of a training ConfigDict: config.lang,
-  config.model.size, .max_len, .dtype and config.input.blank_current
+  config.model.size, .max_len, .dtype, .stem and config.input.blank_current
   (absent fields of older configs take their defaults)."""
   return for_language(
     config.lang,
@@ -46,4 +48,5 @@ def from_training_config(config) -> ModelConfig:
     max_len=config.model.get("max_len", 0),
     blank_current=bool(config.input.get("blank_current", False)),
     dtype=config.model.get("dtype", "float32"),
+    stem=config.model.get("stem", "patch"),
   )

@@ -34,6 +34,7 @@ FIXED = (
   "model.size",
   "model.dtype",
   "model.max_len",
+  "model.stem",
   "input.label_mode",
   "input.blank_current",
   "input.sketch",
@@ -51,6 +52,7 @@ FREE = (
 _DEFAULTS = {
   "model.max_len": 0,
   "model.dtype": "float32",
+  "model.stem": "patch",
   "input.blank_current": False,
   "input.sketch": False,
   "input.label_mode": "path",

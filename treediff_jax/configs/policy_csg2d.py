@@ -1,21 +1,24 @@
-"""The shipped CSG2D policy: the small model, trained on a 2-core CPU.
+"""The shipped CSG2D policy: the small model with the conv stem, trained
+on a 2-core CPU.
 
   python -m launch.train --config=treediff_jax/configs/policy_csg2d.py \
       --workdir=/root/runs/policy_csg2d
 
-The recipe (RESULTS.md): small (ViT 2 x 128 encoder, 3 x 128 decoder),
-batch 32, AdamW lr 1e-3 after 200 warmup steps, cosine decay over 20,000
-steps (640,000 examples), length-sorted chunks of 8 batches. About 75
-examples/s on a 2-core CPU, so about 2.5 hours; a stopped run resumes from
-its last checkpoint (every 250 steps). Overrides: `:steps=...,batch=...`.
+The recipe (RESULTS.md): small (2 x 128 encoder blocks over a 4-layer
+stride-2 convolutional stem, 3 x 128 decoder blocks), batch 32, AdamW lr
+1e-3 after 200 warmup steps, cosine decay over 8,000 steps (256,000
+examples), length-sorted chunks of 8 batches. About 60 examples/s on a
+2-core CPU, so about 75 minutes; a stopped run resumes from its last
+checkpoint (every 250 steps). Overrides: `:steps=...,batch=...,stem=...`.
 """
 
 from treediff_jax.configs import common
 
 
 def get_config(arg=None):
-  a = common.parse_arg(arg, steps=20000, batch=32, lr=1e-3)
+  a = common.parse_arg(arg, steps=8000, batch=32, lr=1e-3, stem="conv")
   c = common.policy_config("csg2d", "small", a.batch, a.steps)
+  c.model.stem = a.stem
   c.input.num_workers = 2
   c.optim.lr = a.lr
   c.optim.warmup_steps = 200

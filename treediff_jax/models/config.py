@@ -22,6 +22,13 @@ PRESETS = {
 }
 MLP_RATIO = 4
 
+# Image stems: how images become the encoder's P = (H/p)(W/p) tokens.
+#   patch  one linear p x p patch embedding (the ViT's).
+#   conv   log2(p) stride-2 3 x 3 convolutions with GELUs between them,
+#          channels growing to the width (a small convolutional encoder
+#          under the transformer blocks, after the reference's ResNet).
+STEMS = ("patch", "conv")
+
 # Compute dtypes by name; parameters are always float32.
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -40,6 +47,7 @@ class ModelConfig:
     blank_current: the model was trained without the current image: it
       replaces every current image it is given by zeros.
     dtype: compute dtype name, "float32" or "bfloat16".
+    stem: how images become tokens, one of STEMS.
   """
 
   width: int
@@ -53,6 +61,7 @@ class ModelConfig:
   max_len: int
   blank_current: bool = False
   dtype: str = "float32"
+  stem: str = "patch"
 
   def __post_init__(self):
     # Hashable whatever sequence it came as (a graphdef holds the config).
@@ -60,6 +69,14 @@ class ModelConfig:
     if self.dtype not in DTYPES:
       raise ValueError(
         f"unknown model dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}"
+      )
+    if self.stem not in STEMS:
+      raise ValueError(
+        f"unknown image stem {self.stem!r}; choose one of {', '.join(STEMS)}"
+      )
+    if self.stem == "conv" and self.patch & (self.patch - 1):
+      raise ValueError(
+        f"the conv stem needs a power-of-two patch, not {self.patch}"
       )
     h, w, _ = self.canvas_shape
     if h % self.patch or w % self.patch:
@@ -78,6 +95,7 @@ class ModelConfig:
     max_len: int,
     blank_current: bool = False,
     dtype: str = "float32",
+    stem: str = "patch",
   ) -> ModelConfig:
     """The config of the named size (`tiny`, `small`, `base`).
 
@@ -97,6 +115,7 @@ class ModelConfig:
       max_len=max_len,
       blank_current=blank_current,
       dtype=dtype,
+      stem=stem,
     )
 
   @property

@@ -22,8 +22,42 @@ def stack_images(target: jnp.ndarray, current: jnp.ndarray) -> jnp.ndarray:
   return jnp.concatenate([target, current, diff], axis=-1) * 2.0 - 1.0
 
 
+class ConvStem(nnx.Module):
+  """log2(p) stride-2 3 x 3 convolutions, GELU between them: [B, H, W,
+  C_in] -> [B, H/p, W/p, D]. Channels double from D / 2^(n-1) up to D
+  (at least 16)."""
+
+  def __init__(self, channels, patch, width, *, dtype, param_dtype, rngs):
+    n = patch.bit_length() - 1
+    outs = [max(16, width >> (n - 1 - i)) for i in range(n)]
+    ins = [channels] + outs[:-1]
+    self.convs = nnx.List(
+      [
+        nnx.Conv(
+          a,
+          b,
+          (3, 3),
+          strides=(2, 2),
+          padding="SAME",
+          dtype=dtype,
+          param_dtype=param_dtype,
+          rngs=rngs,
+        )
+        for a, b in zip(ins, outs)
+      ]
+    )
+
+  def __call__(self, x):
+    for i, conv in enumerate(self.convs):
+      x = conv(x)
+      if i + 1 < len(self.convs):
+        x = nnx.gelu(x)
+    return x
+
+
 class ViTEncoder(nnx.Module):
-  """Patchify, embed, add positions, run transformer blocks.
+  """Patchify (or the conv stem), embed, add positions, run transformer
+  blocks.
 
   Maps [B, H, W, C_in] float32 to image tokens [B, (H/p)(W/p), D].
   """
@@ -37,6 +71,7 @@ class ViTEncoder(nnx.Module):
     heads: int,
     mlp_ratio: int = 4,
     *,
+    stem: str = "patch",
     dtype=jnp.float32,
     param_dtype=jnp.float32,
     rngs: nnx.Rngs,
@@ -48,17 +83,28 @@ class ViTEncoder(nnx.Module):
       )
     self.patch = patch
     self.dtype = dtype
+    self.stem = stem
     num_patches = (height // patch) * (width_px // patch)
-    self.embed = nnx.Conv(
-      channels,
-      width,
-      (patch, patch),
-      strides=(patch, patch),
-      padding="VALID",
-      dtype=dtype,
-      param_dtype=param_dtype,
-      rngs=rngs,
-    )
+    if stem == "conv":
+      self.convs = ConvStem(
+        channels,
+        patch,
+        width,
+        dtype=dtype,
+        param_dtype=param_dtype,
+        rngs=rngs,
+      )
+    else:
+      self.embed = nnx.Conv(
+        channels,
+        width,
+        (patch, patch),
+        strides=(patch, patch),
+        padding="VALID",
+        dtype=dtype,
+        param_dtype=param_dtype,
+        rngs=rngs,
+      )
     self.pos = learned_positions(rngs, num_patches, width, param_dtype)
     self.blocks = block_stack(
       depth,
@@ -85,6 +131,7 @@ class ViTEncoder(nnx.Module):
       config.encoder_depth,
       config.heads,
       config.mlp_ratio,
+      stem=config.stem,
       dtype=config.compute_dtype,
       param_dtype=jnp.float32,
       rngs=rngs,
@@ -100,14 +147,18 @@ class ViTEncoder(nnx.Module):
     """Stacked images [B, H, W, C_in] -> image tokens [B, P, D], with the
     patch embedding as the convolution it is stored as (the models encode
     through `encode_pair`, which equals this on `stack_images`)."""
-    x = self.embed(images.astype(self.dtype))  # [B, H/p, W/p, D]
+    if self.stem == "conv":
+      x = self.convs(images.astype(self.dtype))
+    else:
+      x = self.embed(images.astype(self.dtype))  # [B, H/p, W/p, D]
     return self._blocks(x.reshape(x.shape[0], -1, x.shape[-1]))
 
   def encode_pair(self, target: jnp.ndarray, current: jnp.ndarray):
     """Encodes N current images against each target, equal to `__call__` on
     `stack_images(target, current)` row by row.
 
-    The patch embedding is linear, so it is split over the stacked parts:
+    The patch embedding is linear, so it is split over the stacked parts
+    (the conv stem is not: it runs on each stacked pair):
     the target's part is computed once per target and the stacked array is
     never built (the search scores many candidates per target).
 
@@ -119,6 +170,14 @@ class ViTEncoder(nnx.Module):
       [B, N, P, D] image tokens.
     """
     b, n = current.shape[:2]
+    if self.stem == "conv":  # not linear: stack every pair
+      t = jnp.broadcast_to(target[:, None], current.shape)
+      x = stack_images(
+        t.reshape((b * n,) + t.shape[2:]),
+        current.reshape((b * n,) + current.shape[2:]),
+      )
+      x = self(x)
+      return x.reshape((b, n) + x.shape[1:])
     c = target.shape[-1]
     k = self.embed.kernel[...].astype(self.dtype)  # [p, p, 3C, D]
     kt, kc, kd = (
