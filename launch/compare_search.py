@@ -46,6 +46,7 @@ _TYPES = dict(
   value_weight=float,
   log_prob_weight=float,
   uniform_share=float,
+  temperature=float,
   method=str,
 )
 

@@ -55,6 +55,11 @@ def define(default_nodes: int = 2000) -> types.SimpleNamespace:
     "Share of each entry's edits drawn as uniform random mutations "
     "(default: the method's).",
   )
+  f.temperature = flags.DEFINE_float(
+    "temperature",
+    None,
+    "Sampling temperature of the learned proposals (default: the method's).",
+  )
   f.out = flags.DEFINE_string("out", None, "Output folder.")
   f.overwrite = flags.DEFINE_bool(
     "overwrite",
@@ -89,6 +94,10 @@ def search_overrides(f) -> dict:
     if not 0.0 <= f.uniform_share.value <= 1.0:
       common.exit_with("--uniform_share must lie in [0, 1]")
     out["uniform_share"] = f.uniform_share.value
+  if f.temperature.value is not None:
+    if not f.temperature.value > 0:
+      common.exit_with("--temperature must be positive")
+    out["temperature"] = f.temperature.value
   return out
 
 

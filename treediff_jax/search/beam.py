@@ -63,6 +63,7 @@ class SearchConfig:
   uniform_share: share of each entry's k edits drawn as uniform random
     grammar-valid mutations instead of from the policy (policy methods
     only), so that the learned search contains hill climbing's moves.
+  temperature: softmax temperature of the learned proposers (> 0).
   """
 
   beam: int = 64
@@ -75,6 +76,7 @@ class SearchConfig:
   value_weight: float = 0.01
   log_prob_weight: float = 0.01
   uniform_share: float = 0.0
+  temperature: float = 1.0
 
   def __post_init__(self):
     ranking_lib.get(self.rank)
@@ -83,6 +85,8 @@ class SearchConfig:
         raise ValueError(f"search setting {f} must be at least 1")
     if not 0.0 <= self.uniform_share <= 1.0:
       raise ValueError("search setting uniform_share must lie in [0, 1]")
+    if not self.temperature > 0:
+      raise ValueError("search setting temperature must be positive")
 
   @property
   def uniform_k(self) -> int:

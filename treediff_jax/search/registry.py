@@ -46,7 +46,6 @@ class ProposerArgs(NamedTuple):
   lang: str  # canonical language name
   config: SearchConfig
   models: Models
-  temperature: float
   max_primitives: int  # repl_flow: entries restart at this many
 
 
@@ -153,13 +152,13 @@ def policy_edits(a: ProposerArgs) -> Proposer:
   k_policy = a.config.k - k_uniform
   if not k_uniform:
     return proposers.policy_proposer(
-      a.lang, a.models.policy, k_policy, a.temperature
+      a.lang, a.models.policy, k_policy, a.config.temperature
     )
   uniform = proposers.uniform_proposer(a.lang, k_uniform)
   if not k_policy:
     return uniform
   policy = proposers.policy_proposer(
-    a.lang, a.models.policy, k_policy, a.temperature
+    a.lang, a.models.policy, k_policy, a.config.temperature
   )
   return proposers.mixed_proposer([(policy, k_policy), (uniform, k_uniform)])
 
@@ -172,14 +171,18 @@ def uniform_mutations(a: ProposerArgs) -> Proposer:
 def whole_programs(a: ProposerArgs) -> Proposer:
   """Whole programs from the autoregressive policy."""
   return proposers.whole_program_proposer(
-    a.lang, a.models.policy, a.config.k, a.temperature
+    a.lang, a.models.policy, a.config.k, a.config.temperature
   )
 
 
 def repl_steps(a: ProposerArgs) -> Proposer:
   """Next primitives from the REPL Flow policy."""
   return repl.repl_proposer(
-    a.lang, a.models.policy, a.config.k, a.temperature, a.max_primitives
+    a.lang,
+    a.models.policy,
+    a.config.k,
+    a.config.temperature,
+    a.max_primitives,
   )
 
 

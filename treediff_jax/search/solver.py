@@ -139,7 +139,6 @@ def make_solver(
   method: str | registry.Method = "tree_diffusion",
   policy=None,
   value=None,
-  temperature: float = 1.0,
   mesh=None,
   max_primitives: int = 8,
   start_policy=None,
@@ -152,7 +151,6 @@ def make_solver(
     config: search settings; must fit the method (`registry.Method.check`).
     method: a registered method's name (`registry.names()`) or entry.
     policy, value: PolicyModel / ValueModel, as the method needs.
-    temperature: sampling temperature of the policy.
     mesh: optional 1-axis ("data",) mesh to shard targets over.
     max_primitives: repl_flow programs start over at this many primitives.
     start_policy: optional autoregressive PolicyModel (methods with
@@ -173,8 +171,6 @@ def make_solver(
   name = get_language(lang).name
   max_len = get_language(lang).max_program_len
   spec = registry.get(method) if isinstance(method, str) else method
-  if temperature <= 0:
-    raise ValueError("temperature must be positive")
   if max_primitives < 1:
     raise ValueError("max_primitives must be at least 1")
   uses_value = ranking_lib.get(config.rank).uses_value
@@ -206,7 +202,6 @@ def make_solver(
         name,
         config,
         registry.Models(models.get("policy"), models.get("value")),
-        temperature,
         max_primitives,
       )
     )
@@ -222,7 +217,7 @@ def make_solver(
         targets,
         starts if starts.ndim == 3 else starts[:, None],
         sub,
-        temperature,
+        config.temperature,
       )
     return search(name, config, propose, value_fn, targets, starts, key, spent)
 
