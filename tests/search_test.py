@@ -153,6 +153,28 @@ def test_every_proposed_edit_parses(lang, kind):
   assert np.all(np.asarray(p.log_prob)[ok.reshape(2, 12)] < 0)
 
 
+def test_a_colder_policy_proposes_fewer_distinct_edits():
+  lang = "csg2d"
+  language = get_language(lang)
+  beam = random_starts(lang, 2, 5, 3).reshape(2, 1, -1)
+  images = render.renderer(lang)(jnp.asarray(beam.reshape(2, -1)))
+  images = images.reshape((2, 1) + language.canvas_shape)
+  model = _tiny(lang)[0]
+  distinct = {}
+  for t in (1e-4, 1.0, 100.0):
+    prop = proposers.policy_proposer(lang, model, 16, temperature=t)
+    p = jax.jit(prop)(
+      jax.random.key(0), images[:, 0], beam, images, jnp.ones((2, 1), bool)
+    )
+    h = np.asarray(hash_tokens(p.tokens))
+    ok = np.asarray(p.ok)
+    distinct[t] = sum(len({tuple(x) for x in h[b][ok[b]]}) for b in range(2))
+  # Near zero the 16 samples per program are its one most likely edit.
+  assert distinct[1e-4] <= 2 < distinct[1.0] <= distinct[100.0]
+  with pytest.raises(ValueError, match="temperature must be positive"):
+    SearchConfig(temperature=0.0)
+
+
 def _one_edit_apart(lang, parent, child) -> bool:
   """Some editable node of `parent` can be replaced to give `child`."""
   g = get_language(lang).grammar
