@@ -30,6 +30,12 @@ _BUDGETS = flags.DEFINE_string(
 )
 _SEEDS = flags.DEFINE_integer("seeds", 5, "Number of seeds.")
 _LIMIT = flags.DEFINE_integer("limit", 0, "Use the first N problems (0: all).")
+_NAME = flags.DEFINE_string(
+  "name",
+  None,
+  "Result name: DIR/NAME.json (default: the method's, METHOD_from_ar with "
+  "--start_checkpoint), for several settings of one method in one DIR.",
+)
 
 
 def parse_budgets(text: str) -> list[int]:
@@ -123,9 +129,13 @@ def main(argv):
     testsets.check_testset(_TESTSET.value)
   except ValueError as e:
     common.exit_with(str(e))
+  name = _NAME.value or (
+    f.method.value + ("_from_ar" if f.start_checkpoint.value else "")
+  )
+  if not name.replace("_", "").replace("-", "").isalnum():
+    common.exit_with(f"--name must be letters, digits, _ and -, got {name!r}")
   outs = outputs.Outputs(f.overwrite.value, inputs=testset_files())
   out_dir = outs.folder("--out", _SEARCH.out.value)
-  name = f.method.value + ("_from_ar" if f.start_checkpoint.value else "")
   outs.claim("--out", out_dir, f"{name}.json")
   outs.claim("--out", out_dir, "solve_rate.png")
   common.quiet_jax_logs()
@@ -137,8 +147,9 @@ def main(argv):
       common.exit_with(str(e))
 
   solver = search_flags.build_solver_or_exit(f, budgets[-1])
-  if solver.name != name:
-    outs.claim("--out", out_dir, f"{solver.name}.json")
+  if not _NAME.value and solver.name != name:
+    name = solver.name
+    outs.claim("--out", out_dir, f"{name}.json")
   try:
     if ts is None or ts.lang != solver.lang:
       ts = testsets.load_testset(solver.lang, _TESTSET.value)
@@ -150,7 +161,8 @@ def main(argv):
     solver, images, ts.names, seeds, f.batch.value, progress
   )
   result = dict(
-    method=solver.name,
+    method=name,
+    solver=solver.name,
     lang=solver.lang,
     testset=os.path.abspath(_TESTSET.value),
     checkpoint=f.checkpoint.value,
@@ -163,10 +175,10 @@ def main(argv):
     solve_rate=evaluation.solve_rates(problems, budgets, seeds),
     problems=problems,
   )
-  path = os.path.join(_SEARCH.out.value, f"{solver.name}.json")
+  path = os.path.join(_SEARCH.out.value, f"{name}.json")
   # The results first: a failure to draw the figure keeps them.
   outs.write(
-    os.path.join(out_dir, f"{solver.name}.json"),
+    os.path.join(out_dir, f"{name}.json"),
     lambda fh: json.dump(result, fh, indent=1),
     text=True,
   )

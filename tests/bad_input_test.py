@@ -349,6 +349,63 @@ ROWS = [
     ("launch.solve", *HC, "--images={ws}/imgs", "--out={ws}/no/o"),
     "does not exist",
   ),
+  (
+    "solve_no_shipped_weights_for_the_language",
+    (
+      "launch.solve",
+      TD,
+      "--lang=tinysvg",
+      "--images={ws}/imgs",
+      "--out={ws}/o",
+    ),
+    "no shipped policy weights called 'tinysvg'",
+  ),
+  (
+    "solve_shipped_weights_of_another_language",
+    (
+      "launch.solve",
+      TD,
+      "--checkpoint=csg2d",
+      "--lang=rainbow",
+      "--images={ws}/imgs",
+      "--out={ws}/o",
+    ),
+    "holds a csg2d policy, not rainbow",
+  ),
+  (
+    "solve_shipped_weights_of_another_kind",
+    (
+      "launch.solve",
+      TD,
+      "--checkpoint=csg2d/ar",
+      "--images={ws}/imgs",
+      "--out={ws}/o",
+    ),
+    "trained with label_mode='whole_program'",
+  ),
+  (
+    "evaluate_result_name_with_a_path",
+    (
+      "launch.evaluate",
+      *EV,
+      "--testset={ws}/ts.npz",
+      "--out={ws}/o",
+      "--name=../x",
+    ),
+    "--name must be letters, digits, _ and -, got '../x'",
+  ),
+  (
+    "evaluate_value_checkpoint_is_a_policy",
+    (
+      "launch.evaluate",
+      TD,
+      "--lang=csg2d",
+      "--value_checkpoint=csg2d/ar",
+      "--testset={ws}/ts.npz",
+      "--out={ws}/o",
+    ),
+    "no shipped value weights called 'csg2d/ar'",
+  ),
   # launch.evaluate
   (
     "evaluate_testset_is_a_single_png",
