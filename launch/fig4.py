@@ -10,8 +10,9 @@ for training or validation) in DIR unless they are there, runs
 `launch.evaluate` for each entry of --methods on each (DIR/indist/NAME.json
 and DIR/hard/NAME.json, with solve_rate.png beside them) and writes
 DIR/table.md: the solve rate at every budget (mean +- std over seeds) and
-the mean wall-clock per problem. An entry already evaluated with the same
-settings is kept (delete its JSON to rerun it).
+the mean wall-clock per problem. --limit evaluates the first N targets of
+each set (the table states each row's targets). An entry already evaluated
+with the same settings is kept (delete its JSON to rerun it).
 
 Entries (`--methods`, comma-separated):
   tree_diffusion_search        the default search
@@ -63,6 +64,9 @@ _BUDGETS = flags.DEFINE_string(
 _METHODS = flags.DEFINE_string("methods", ",".join(ENTRIES), "Entries to run.")
 _SETS = flags.DEFINE_string("sets", "indist,hard", "Test sets to run.")
 _BATCH = flags.DEFINE_integer("batch", 16, "Targets searched together.")
+_LIMIT = flags.DEFINE_integer(
+  "limit", 0, "Evaluate the first N targets of each set (0: all n)."
+)
 
 
 def _run(args: list[str]) -> None:
@@ -73,15 +77,20 @@ def _run(args: list[str]) -> None:
     common.exit_with(f"{args[0]} failed (exit {res.returncode})", 1)
 
 
-def _done(path: str, budgets: str, seeds: int) -> bool:
-  """An earlier result at `path` with the same budgets and seed count."""
+def _done(path: str, budgets: str, seeds: int, n: int) -> bool:
+  """An earlier result at `path` with the same budgets, seed count and
+  number of problems."""
   try:
     with open(path) as f:
       r = json.load(f)
   except (OSError, json.JSONDecodeError):
     return False
   want = sorted(int(b) for b in budgets.split(","))
-  return r.get("budgets") == want and len(r.get("seeds", [])) == seeds
+  return (
+    r.get("budgets") == want
+    and len(r.get("seeds", [])) == seeds
+    and r.get("num_problems") == n
+  )
 
 
 def table(out: str, sets: list[str], names: list[str]) -> str:
@@ -103,16 +112,20 @@ def table(out: str, sets: list[str], names: list[str]) -> str:
         f"{r['solve_rate'][b]['mean']:.3f} +- {r['solve_rate'][b]['std']:.3f}"
         for b in budgets
       ]
-      rows.append(f"| `{name}` | " + " | ".join(cells) + f" | {wall:.2f} |")
+      rows.append(
+        f"| `{name}` | {r['num_problems']} x {len(r['seeds'])} | "
+        + " | ".join(cells)
+        + f" | {wall:.2f} |"
+      )
     if not rows:
       continue
-    n = r["num_problems"]
     lines.append(
-      f"**{kind}** (n = {n}, {len(r['seeds'])} seeds; solve rate at each "
-      "node budget, mean +- std over seeds; s/problem: wall-clock)\n"
+      f"**{kind}** (targets x seeds; solve rate at each node budget, mean "
+      "+- std over seeds; s/problem: wall-clock)\n"
     )
-    lines.append("| method | " + " | ".join(budgets) + " | s/problem |")
-    lines.append("| --- |" + " ---: |" * (len(budgets) + 1))
+    head = " | ".join(budgets)
+    lines.append(f"| method | targets x seeds | {head} | s/problem |")
+    lines.append("| --- | ---: |" + " ---: |" * (len(budgets) + 1))
     lines += rows + [""]
   return "\n".join(lines)
 
@@ -130,8 +143,9 @@ def main(argv):
   for s in sets:
     if s not in seeds:
       common.exit_with(f"unknown test set {s!r}; choose from indist, hard")
-  if _N.value < 1 or _SEEDS.value < 1:
-    common.exit_with("--n and --seeds must be >= 1")
+  if _N.value < 1 or _SEEDS.value < 1 or _LIMIT.value < 0:
+    common.exit_with("--n and --seeds must be >= 1, --limit >= 0")
+  n = min(_LIMIT.value or _N.value, _N.value)
   os.makedirs(_OUT.value, exist_ok=True)
   for kind in sets:
     path = os.path.join(_OUT.value, f"test_{kind}.npz")
@@ -148,7 +162,7 @@ def main(argv):
       )
     for name in names:
       result = os.path.join(_OUT.value, kind, f"{name}.json")
-      if _done(result, _BUDGETS.value, _SEEDS.value):
+      if _done(result, _BUDGETS.value, _SEEDS.value, n):
         continue
       _run(
         [
@@ -160,6 +174,7 @@ def main(argv):
           f"--budgets={_BUDGETS.value}",
           f"--seeds={_SEEDS.value}",
           f"--batch={_BATCH.value}",
+          f"--limit={n}",
           f"--out={os.path.join(_OUT.value, kind)}",
         ]
       )

@@ -46,17 +46,16 @@ def test_table_lists_each_method_at_each_budget(tmp_path):
   )
   text = fig4.table(out, ["indist", "hard"], ["tree_diffusion_search", "ar"])
   lines = text.splitlines()
-  assert lines[0].startswith("**indist** (n = 2, 2 seeds")
-  assert "| method | 50 | 1000 | s/problem |" in lines
-  assert (
-    "| `tree_diffusion_search` | 0.125 +- 0.020 | 0.500 +- 0.050 | 2.00 |"
-    in (lines)
-  )
+  assert lines[0].startswith("**indist** (targets x seeds")
+  assert "| method | targets x seeds | 50 | 1000 | s/problem |" in lines
+  row = "| `tree_diffusion_search` | 2 x 2 | 0.125 +- 0.020 | 0.500 +- 0.050 |"
+  assert row + " 2.00 |" in lines
   # Only the asked methods; sets and methods without results are left out.
   assert "hill_climb" not in text and "hard" not in text and "`ar`" not in text
   assert fig4._done(
-    f"{out}/indist/hill_climb.json", "1000,50", 2
-  ) and not fig4._done(f"{out}/indist/hill_climb.json", "50,1000", 3)
+    f"{out}/indist/hill_climb.json", "1000,50", 2, 2
+  ) and not fig4._done(f"{out}/indist/hill_climb.json", "50,1000", 3, 2)
+  assert not fig4._done(f"{out}/indist/hill_climb.json", "50,1000", 2, 64)
 
 
 def test_unknown_entries_are_refused_in_one_line(tmp_path):
