@@ -10,6 +10,13 @@ setuptools.setup(
   packages=setuptools.find_packages(
     include=["treediff_jax*", "launch*", "data_gen*", "benchmarks*"]
   ),
+  # Shipped weights and the bundled example images travel with the code.
+  package_data={
+    "treediff_jax": [
+      "weights/*/*/*",
+      "assets/examples/*/*",
+    ]
+  },
   python_requires=">=3.10",
   install_requires=[
     "jax>=0.5.0",
