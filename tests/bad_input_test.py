@@ -404,7 +404,7 @@ ROWS = [
       "--testset={ws}/ts.npz",
       "--out={ws}/o",
     ),
-    "no shipped value weights called 'csg2d/ar'",
+    "csg2d/ar holds a policy model, not a value",
   ),
   # launch.evaluate
   (
