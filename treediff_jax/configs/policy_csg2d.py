@@ -6,9 +6,9 @@ on a 2-core CPU.
 
 The recipe (RESULTS.md): small (2 x 128 encoder blocks over a 4-layer
 stride-2 convolutional stem, 3 x 128 decoder blocks), batch 32, AdamW lr
-1e-3 after 200 warmup steps, cosine decay over 8,000 steps (256,000
+1e-3 after 200 warmup steps, cosine decay over 6,500 steps (208,000
 examples), length-sorted chunks of 8 batches. About 60 examples/s on a
-2-core CPU, so about 75 minutes; a stopped run resumes from its last
+2-core CPU, so about 70 minutes; a stopped run resumes from its last
 checkpoint (every 250 steps). Overrides: `:steps=...,batch=...,stem=...`.
 """
 
@@ -16,7 +16,7 @@ from treediff_jax.configs import common
 
 
 def get_config(arg=None):
-  a = common.parse_arg(arg, steps=8000, batch=32, lr=1e-3, stem="conv")
+  a = common.parse_arg(arg, steps=6500, batch=32, lr=1e-3, stem="conv")
   c = common.policy_config("csg2d", "small", a.batch, a.steps)
   c.model.stem = a.stem
   c.input.num_workers = 2
