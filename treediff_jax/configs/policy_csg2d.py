@@ -7,7 +7,7 @@ on a 2-core CPU.
 The recipe (RESULTS.md): small (2 x 128 encoder blocks over a 4-layer
 stride-2 convolutional stem, 3 x 128 decoder blocks), batch 32, AdamW lr
 1e-3 after 200 warmup steps, cosine decay over 6,500 steps (208,000
-examples), length-sorted chunks of 8 batches. About 60 examples/s on a
+examples), length-sorted chunks of 8 batches. About 50 examples/s on a
 2-core CPU, so about 70 minutes; a stopped run resumes from its last
 checkpoint (every 250 steps). Overrides: `:steps=...,batch=...,stem=...`.
 """
