@@ -402,3 +402,37 @@ def test_evaluation_runs_on_its_own_cadence(tmp_path):
     json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()
   ]
   assert [r["step"] for r in rows if "one_step_goal_rate" in r] == [0, 3, 6]
+
+
+def test_one_step_fix_rate_leaves_out_mutations_the_render_hides():
+  """The fix rate counts only the examples whose mutated program missed
+  the goal. Decoded as the labelled edits (the first step of the reverse
+  path, which repairs one mutation in one step unless the mutated node is
+  too large to copy at once), most examples are solved."""
+  from treediff_jax.render import goal as goal_lib
+
+  config = tiny_config(lang="csg2d")
+  graphdef, state = policy.init_state(config, sharding.make_mesh())
+  ev = policy.OneStepEvaluator(config, graphdef, 48)
+  batch = trainer_common.validation_batch(
+    config, 48, rho=0.0, max_noise_steps=1, label_mode="path"
+  )
+  truth = np.asarray(batch["tokens"])
+  ev._decode = lambda state: truth  # the labelled edits themselves
+  out = ev.run(state)
+  already = np.asarray(
+    goal_lib.goal_reached(
+      "csg2d", batch["current_image"], batch["clean_target_image"]
+    )
+  )
+  assert out["already_solved_share"] == float(already.mean())
+  assert 0.0 < out["already_solved_share"] < 1.0
+  share, fix = out["already_solved_share"], out["one_step_fix_rate"]
+  assert fix > 0.5
+  # Solved = (solved among the already-solved) + fix rate x the rest.
+  assert fix * (1 - share) - 1e-9 <= out["one_step_goal_rate"]
+  assert out["one_step_goal_rate"] <= fix * (1 - share) + share + 1e-9
+  # Decoding nothing (padding) repairs no example.
+  ev._decode = lambda state: np.zeros_like(truth)
+  out = ev.run(state)
+  assert out["one_step_fix_rate"] == 0.0

@@ -422,6 +422,7 @@ def _log(log_file, m: dict):
     ("position_accuracy", "pos acc {:.3f}"),
     ("exact_edit_accuracy", "exact {:.3f}"),
     ("one_step_goal_rate", "one-step goal {:.3f}"),
+    ("one_step_fix_rate", "fixed {:.3f}"),
     ("queue_fill", "queue {:.0%}"),
   ):
     if key in m:

@@ -85,6 +85,11 @@ class OneStepEvaluator:
   that of greedily decoded programs that meet their target; for REPL Flow
   ("repl"), that of greedy steps whose program renders as the target's
   program one primitive further.
+
+  Edit policies also report `already_solved_share`, the share of examples
+  whose mutated program already meets the goal (a mutation the render does
+  not show), and `one_step_fix_rate`, the rate among the other examples:
+  the one that says whether the edit repairs anything.
   """
 
   def __init__(self, config, graphdef, num_examples: int):
@@ -110,11 +115,15 @@ class OneStepEvaluator:
         jnp.asarray(render_lib.pad_tokens(self.lang, nxt))
       )
     target, current = batch["target_image"], batch["current_image"]
+    self._goal = jax.jit(functools.partial(goal_lib.goal_reached, self.lang))
+    # Examples whose current program already meets the goal.
+    self.already = None
+    if self.mode not in ("whole_program", "repl"):
+      self.already = np.asarray(self._goal(current, self.clean_target))
     prefix, prefix_len = jnp.asarray(prefix), jnp.asarray(sos + 1)
     steps = get_language(self.lang).max_edit_len - 1
     if self.mode == "whole_program":
       steps = tokens.shape[1] - 1
-    self._goal = jax.jit(functools.partial(goal_lib.goal_reached, self.lang))
 
     @jax.jit
     def decode(state):
@@ -140,10 +149,17 @@ class OneStepEvaluator:
       solved[idx] = np.asarray(
         self._goal(images, self.clean_target[np.asarray(idx)])
       )
-    return {
+    out = {
       "one_step_goal_rate": float(solved.mean()),
       "valid_edit_rate": len(idx) / max(len(programs), 1),
     }
+    if self.already is not None:
+      out["already_solved_share"] = float(self.already.mean())
+      rest = ~self.already
+      out["one_step_fix_rate"] = (
+        float(solved[rest].mean()) if rest.any() else float("nan")
+      )
+    return out
 
   def _program(self, sequence):
     """The program an edit sequence leads to (ValueError if none)."""
