@@ -53,6 +53,7 @@ _DEFAULTS = {
   "model.max_len": 0,
   "model.dtype": "float32",
   "model.stem": "patch",
+  "model.spatial": False,
   "input.blank_current": False,
   "input.sketch": False,
   "input.label_mode": "path",

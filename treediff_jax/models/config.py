@@ -48,6 +48,14 @@ class ModelConfig:
       replaces every current image it is given by zeros.
     dtype: compute dtype name, "float32" or "bfloat16".
     stem: how images become tokens, one of STEMS.
+    anchors: where program tokens look in the image ("spatial" models;
+      empty: nowhere). Each entry (keyword id, x offset, y offset, last
+      offset) names a primitive keyword token and where its centre's x and
+      y digit tokens and its last token sit relative to it; every program
+      token from the one before the keyword to the last gets the image
+      token under that centre added to its embedding (`TreeDecoder`).
+    digit0: token id of the digit 0 (digits are consecutive ids).
+    unit_px: pixels per number unit of the centre coordinates.
   """
 
   width: int
@@ -62,10 +70,23 @@ class ModelConfig:
   blank_current: bool = False
   dtype: str = "float32"
   stem: str = "patch"
+  anchors: tuple = ()
+  digit0: int = 0
+  unit_px: int = 0
 
   def __post_init__(self):
     # Hashable whatever sequence it came as (a graphdef holds the config).
     object.__setattr__(self, "canvas_shape", tuple(self.canvas_shape))
+    object.__setattr__(
+      self, "anchors", tuple(tuple(int(v) for v in a) for a in self.anchors)
+    )
+    if any(len(a) != 4 for a in self.anchors):
+      raise ValueError(
+        "each anchor is (keyword id, x offset, y offset, last offset), got "
+        f"{self.anchors}"
+      )
+    if self.anchors and self.unit_px < 1:
+      raise ValueError(f"anchors need unit_px >= 1, got {self.unit_px}")
     if self.dtype not in DTYPES:
       raise ValueError(
         f"unknown model dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}"
@@ -96,6 +117,9 @@ class ModelConfig:
     blank_current: bool = False,
     dtype: str = "float32",
     stem: str = "patch",
+    anchors: tuple = (),
+    digit0: int = 0,
+    unit_px: int = 0,
   ) -> ModelConfig:
     """The config of the named size (`tiny`, `small`, `base`).
 
@@ -116,12 +140,20 @@ class ModelConfig:
       blank_current=blank_current,
       dtype=dtype,
       stem=stem,
+      anchors=anchors,
+      digit0=digit0,
+      unit_px=unit_px,
     )
 
   @property
   def compute_dtype(self):
     """The jnp dtype of activations (jnp.float32 or jnp.bfloat16)."""
     return DTYPES[self.dtype]
+
+  @property
+  def spatial(self) -> bool:
+    """Whether program tokens see the image under their primitive."""
+    return bool(self.anchors)
 
   def seen_current(self, current: jnp.ndarray) -> jnp.ndarray:
     """The current images [..., H, W, C] as the model sees them: zeros of

@@ -13,9 +13,79 @@ from treediff_jax.models.config import ModelConfig
 from treediff_jax.models.kv_cache import EditCache, PrefixCache
 from treediff_jax.models.layers import block_stack, learned_positions
 
-# The tokenizer's <PAD> id (treediff_jax.dsl.tokenizer.PAD; tested equal):
-# padding columns are masked out of self-attention.
+# The tokenizer's <PAD> and <SOS> ids (treediff_jax.dsl.tokenizer; tested
+# equal): padding columns are masked out of self-attention, and the tokens
+# before the first <SOS> are the program.
 PAD = 0
+SOS = 1
+
+
+def anchor_patches(
+  tokens: jnp.ndarray,
+  anchors: tuple,
+  digit0: int,
+  unit_px: int,
+  patch: int,
+  grid: tuple[int, int],
+) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """The image token under each program token's primitive.
+
+  Program tokens are those before the first <SOS>. A token belongs to the
+  primitive whose keyword (an anchor's keyword id) is the nearest at or
+  after the token before it, from the token before the keyword to its last
+  token; the primitive's centre is read from its x and y digit tokens.
+
+  Args:
+    tokens: [B, S] int32.
+    anchors: ((keyword id, x offset, y offset, last offset), ...).
+    digit0: token id of digit 0; unit_px: pixels per number unit.
+    patch: pixels per image token side; grid: (rows, columns) of image
+      tokens.
+
+  Returns:
+    index [B, S] int32 row-major image-token index (0 where not valid) and
+    valid [B, S] bool (the token lies in a primitive of the program).
+  """
+  s = tokens.shape[1]
+  col = jnp.arange(s, dtype=jnp.int32)[None, :]
+  is_kw = jnp.zeros(tokens.shape, bool)
+  for kw, *_ in anchors:
+    is_kw = is_kw | (tokens == kw)
+  last_kw = jax.lax.cummax(jnp.where(is_kw, col, -1), axis=1)
+  next_is_kw = jnp.pad(is_kw[:, 1:], ((0, 0), (0, 1)))
+  anchor = jnp.where(next_is_kw, col + 1, last_kw)  # [B, S], -1: none
+  at = jnp.clip(anchor, 0, s - 1)
+  kw_tok = jnp.take_along_axis(tokens, at, axis=1)
+  x_off = jnp.zeros_like(anchor)
+  y_off = jnp.zeros_like(anchor)
+  last = jnp.full_like(anchor, -1)
+  for kw, xo, yo, lo in anchors:
+    hit = kw_tok == kw
+    x_off = jnp.where(hit, xo, x_off)
+    y_off = jnp.where(hit, yo, y_off)
+    last = jnp.where(hit, lo, last)
+
+  def digit(offset):
+    t = jnp.take_along_axis(tokens, jnp.clip(at + offset, 0, s - 1), axis=1)
+    return t - digit0
+
+  x, y = digit(x_off), digit(y_off)
+  program = jnp.cumsum(tokens == SOS, axis=1) == 0
+  valid = (
+    (anchor >= 0)
+    & (col <= anchor + last)
+    & program
+    & (tokens != PAD)
+    & (x >= 0)
+    & (x < 16)
+    & (y >= 0)
+    & (y < 16)
+  )
+  rows, cols = grid
+  r = jnp.clip((y * unit_px) // patch, 0, rows - 1)
+  c = jnp.clip((x * unit_px) // patch, 0, cols - 1)
+  index = jnp.where(valid, r * cols + c, 0).astype(jnp.int32)
+  return index, valid
 
 
 class TreeDecoder(nnx.Module):
@@ -37,6 +107,11 @@ class TreeDecoder(nnx.Module):
     heads: int,
     mlp_ratio: int = 4,
     *,
+    anchors: tuple = (),
+    digit0: int = 0,
+    unit_px: int = 0,
+    patch: int = 1,
+    grid: tuple[int, int] = (1, 1),
     dtype=jnp.float32,
     param_dtype=jnp.float32,
     rngs: nnx.Rngs,
@@ -59,6 +134,23 @@ class TreeDecoder(nnx.Module):
     self.norm = nnx.LayerNorm(
       width, dtype=dtype, param_dtype=param_dtype, rngs=rngs
     )
+    # Spatial models: each program token adds the image token under its
+    # primitive, normalised and projected by a zero-initialised map (so a
+    # model initialised from a non-spatial one starts as that model).
+    self.anchors = None
+    if anchors:
+      self.anchors = (tuple(anchors), digit0, unit_px, patch, tuple(grid))
+      self.spatial_norm = nnx.LayerNorm(
+        width, dtype=dtype, param_dtype=param_dtype, rngs=rngs
+      )
+      self.spatial_proj = nnx.Linear(
+        width,
+        width,
+        kernel_init=nnx.initializers.zeros_init(),
+        dtype=dtype,
+        param_dtype=param_dtype,
+        rngs=rngs,
+      )
     # Logits in float32 whatever the compute dtype.
     self.head = nnx.Linear(
       width, vocab_size, dtype=jnp.float32, param_dtype=param_dtype, rngs=rngs
@@ -74,6 +166,14 @@ class TreeDecoder(nnx.Module):
       config.decoder_depth,
       config.heads,
       config.mlp_ratio,
+      anchors=config.anchors,
+      digit0=config.digit0,
+      unit_px=config.unit_px,
+      patch=config.patch,
+      grid=(
+        config.canvas_shape[0] // config.patch,
+        config.canvas_shape[1] // config.patch,
+      ),
       dtype=config.compute_dtype,
       param_dtype=jnp.float32,
       rngs=rngs,
@@ -90,6 +190,8 @@ class TreeDecoder(nnx.Module):
     [B, S, H, Dh], cross_key, cross_value [B, P, H, Dh]))."""
     seq = tokens.shape[1]
     x = self.embed(tokens) + self.pos[...][:, :seq].astype(self.dtype)
+    if self.anchors is not None:
+      x = x + self._spatial(tokens, memory)
     mask = nnx.combine_masks(
       nnx.make_causal_mask(tokens),
       nnx.make_attention_mask(tokens != PAD, tokens != PAD),
@@ -99,6 +201,14 @@ class TreeDecoder(nnx.Module):
       x, kv = block.forward(x, mask=mask, memory=memory)
       kvs.append(kv)
     return x, kvs
+
+  def _spatial(self, tokens, memory):
+    """[B, S, D]: the projected image token under each program token's
+    primitive (zeros for other tokens)."""
+    index, valid = anchor_patches(tokens, *self.anchors)
+    seen = jnp.take_along_axis(memory, index[..., None], axis=1)
+    seen = self.spatial_proj(self.spatial_norm(seen))
+    return jnp.where(valid[..., None], seen, 0).astype(self.dtype)
 
   def _logits(self, x):
     """x [..., D] -> logits [..., V], in float32 whatever the compute

@@ -33,7 +33,8 @@ from jax.sharding import PartitionSpec as P
 from data_gen import lengths as lengths_lib
 from data_gen.pool import BatchPool, check_pool_settings
 from data_gen.worker import ExampleConfig, make_batch
-from treediff_jax import checkpointing, files, model_configs, sharding
+from treediff_jax import checkpointing, exported, files, model_configs
+from treediff_jax import sharding
 from treediff_jax import workdir as workdir_lib
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.render import batch as batch_lib
@@ -212,7 +213,9 @@ def _restore_or_init(config, graphdef, state, manager):
   A workdir checkpoint restores everything (model, optimizer, step): the
   newest that restores; newer ones that do not are named and moved aside.
   `init_from` takes only the model's weights and starts a fresh optimizer
-  and schedule.
+  and schedule; from an exported model (`treediff_jax.exported`) it takes
+  the parameters by path, and parameters it lacks (a model that adds
+  parts, such as a spatial decoder's projection) keep their initial values.
 
   Raises:
     checkpointing.CheckpointRestoreError: no workdir checkpoint restores.
@@ -225,13 +228,55 @@ def _restore_or_init(config, graphdef, state, manager):
       f"resumed from {manager.directory} at step {data['step']}", flush=True
     )
     return state, int(data["step"])
-  if config.init_from:
+  if config.init_from and exported.is_export(config.init_from):
+    model, optimizer = nnx.merge(graphdef, state)
+    kept = _copy_params(exported.load(config.init_from)[0], model)
+    state = nnx.state((model, optimizer))
+    print(
+      f"initialised the model from {config.init_from}"
+      + (f" (kept the initial {', '.join(kept)})" if kept else ""),
+      flush=True,
+    )
+  elif config.init_from:
     restored, _ = checkpointing.restore_path(config.init_from, state)
     model, _ = nnx.merge(graphdef, restored)
     _, optimizer = nnx.merge(graphdef, state)
     state = nnx.state((model, optimizer))
     print(f"initialised the model from {config.init_from}", flush=True)
   return state, 0
+
+
+def _copy_params(source, model) -> list[str]:
+  """Copies `source`'s parameters into `model` by path (shapes must agree);
+  returns the paths of `model`'s parameters that `source` lacks.
+
+  Raises:
+    exported.ExportError: a parameter of another shape, or one of `source`
+      that `model` lacks (named).
+  """
+  have = dict(nnx.to_flat_state(nnx.state(source, nnx.Param)))
+  flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
+  names = {p for p, _ in flat}
+  extra = sorted("/".join(map(str, p)) for p in have if p not in names)
+  if extra:
+    raise exported.ExportError(
+      f"the exported model has parameters this model lacks: {extra[:3]}"
+    )
+  kept = []
+  for path, v in flat:
+    name = "/".join(map(str, path))
+    if path not in have:
+      kept.append(name)
+      continue
+    a = have[path].get_value()
+    if a.shape != v.get_value().shape:
+      raise exported.ExportError(
+        f"{name} has shape {list(a.shape)} in the exported model, this "
+        f"model expects {list(v.get_value().shape)}"
+      )
+    v.set_value(a.astype(v.get_value().dtype))
+  nnx.update(model, nnx.from_flat_state(flat))
+  return kept
 
 
 def _set_aside(manager, failures, step: int) -> None:

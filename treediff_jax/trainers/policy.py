@@ -96,7 +96,10 @@ class OneStepEvaluator:
     self.lang = get_language(config.lang).name
     self.tok = Tokenizer(get_language(self.lang))
     self.mode = config.input.label_mode
-    if self.mode in ("whole_program", "repl"):
+    # Edit policies are scored on once-mutated examples; the baselines
+    # build whole programs from their own stream.
+    edits_policy = self.mode not in ("whole_program", "repl")
+    if not edits_policy:
       batch = common.validation_batch(config, num_examples)
     else:
       batch = common.validation_batch(
@@ -118,7 +121,7 @@ class OneStepEvaluator:
     self._goal = jax.jit(functools.partial(goal_lib.goal_reached, self.lang))
     # Examples whose current program already meets the goal.
     self.already = None
-    if self.mode not in ("whole_program", "repl"):
+    if edits_policy:
       self.already = np.asarray(self._goal(current, self.clean_target))
     prefix, prefix_len = jnp.asarray(prefix), jnp.asarray(sos + 1)
     steps = get_language(self.lang).max_edit_len - 1
