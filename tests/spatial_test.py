@@ -8,7 +8,7 @@ from flax import nnx
 
 from treediff_jax import exported, render
 from treediff_jax.configs import policy_tiny
-from treediff_jax.dsl.tokenizer import EOS, SOS, Tokenizer
+from treediff_jax.dsl.tokenizer import EOS, PAD, SOS, Tokenizer
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.model_configs import (
   for_language,
@@ -16,7 +16,7 @@ from treediff_jax.model_configs import (
   spatial_anchors,
 )
 from treediff_jax.models import PolicyModel
-from treediff_jax.models import decoder as decoder_lib
+from treediff_jax.models import spatial as spatial_lib
 from treediff_jax.search.beam import SearchConfig
 from treediff_jax.search.solver import make_solver, random_starts
 from treediff_jax.trainers import common
@@ -25,20 +25,25 @@ CSG = get_language("csg2d")
 TOK = Tokenizer(CSG)
 
 
-def _spatial_policy(seed=0, scale=0.0):
+def _spatial_policy(seed=0, scale=0.0, boxes=False):
   """A tiny spatial csg2d policy; `scale` > 0 fills the (zero-initialised)
-  projection so that the image under each primitive shows in the output."""
+  projections so that the image under each primitive shows in the output."""
   model = PolicyModel(
-    for_language("csg2d", "tiny", spatial=True), rngs=nnx.Rngs(seed)
+    for_language("csg2d", "tiny", spatial=True, box_features=boxes),
+    rngs=nnx.Rngs(seed),
   )
   if scale:
-    k = model.decoder.spatial_proj.kernel
-    k.set_value(scale * jax.random.normal(jax.random.key(seed), k.shape))
+    kernels = [model.decoder.spatial_proj.kernel]
+    if boxes:
+      kernels.append(model.decoder.box_proj.kernel)
+    for i, k in enumerate(kernels):
+      key = jax.random.fold_in(jax.random.key(seed), i)
+      k.set_value(scale * jax.random.normal(key, k.shape))
   return model
 
 
-def test_decoder_sos_id_is_the_tokenizers():
-  assert decoder_lib.SOS == SOS
+def test_spatial_special_ids_are_the_tokenizers():
+  assert (spatial_lib.PAD, spatial_lib.SOS) == (PAD, SOS)
 
 
 def test_anchors_are_read_from_the_tokenized_primitives():
@@ -46,8 +51,12 @@ def test_anchors_are_read_from_the_tokenized_primitives():
   strings = TOK.token_strings()
   assert strings[digit0] == "0"
   by_kw = {strings[a[0]]: a[1:] for a in anchors}
-  # "( Circle _ r _ x _ y )" and "( Quad _ x _ y _ w _ h _ a )"
-  assert by_kw == {"Circle": (4, 6, 7), "Quad": (2, 4, 11)}
+  # "( Circle _ r _ x _ y )": centre x, y, last ")", radius twice, 100%;
+  # "( Quad _ x _ y _ w _ h _ a )": x, y, ")", w, h, 71% (rotations).
+  assert by_kw == {
+    "Circle": (4, 6, 7, 2, 2, 100),
+    "Quad": (2, 4, 11, 6, 8, 71),
+  }
 
 
 def test_each_program_token_maps_to_the_patch_under_its_primitive():
@@ -56,7 +65,7 @@ def test_each_program_token_maps_to_the_patch_under_its_primitive():
   seq = jnp.asarray(np.concatenate([ids, edit])[None], jnp.int32)
   cfg = for_language("csg2d", "tiny", spatial=True)
   g = CSG.canvas_shape[0] // CSG.patch
-  index, valid = decoder_lib.anchor_patches(
+  index, valid = spatial_lib.anchor_patches(
     seq, cfg.anchors, cfg.digit0, cfg.unit_px, cfg.patch, (g, g)
   )
   index, valid = np.asarray(index[0]), np.asarray(valid[0])
@@ -116,8 +125,9 @@ def test_the_image_under_a_primitive_reaches_its_tokens_only():
   np.testing.assert_array_equal(d[~first], 0)
 
 
-def test_cached_decoding_equals_the_full_pass():
-  model = _spatial_policy(seed=5, scale=0.3)
+@pytest.mark.parametrize("boxes", [False, True])
+def test_cached_decoding_equals_the_full_pass(boxes):
+  model = _spatial_policy(seed=5, scale=0.3, boxes=boxes)
   texts = ["(Circle 3 4 5)", "(+ (Quad 1 2 3 4 H) (Circle 2 9 9))"]
   programs = [TOK.encode_text(t) for t in texts]
   lp = max(len(p) for p in programs)
@@ -142,6 +152,45 @@ def test_cached_decoding_equals_the_full_pass():
       prefix, cache, jnp.asarray(edit[[slot, slot]]), jnp.int32(slot)
     )
     np.testing.assert_allclose(logits, full[np.arange(2), at + slot], atol=2e-5)
+
+
+def test_box_features_measure_the_difference_inside_each_box():
+  """A target square that fills the circle's box exactly and one cell of
+  the quad's: the statistics say so."""
+  ids = TOK.encode_text("(+ (Circle 2 4 4) (Quad 8 8 4 2 H))")
+  target = np.zeros((1, 1) + CSG.canvas_shape, np.float32)
+  target[0, 0, 16:48, 16:48] = 1  # cells [2, 6) x [2, 6)
+  current = np.zeros_like(target)
+  cells = spatial_lib.cell_tables(
+    jnp.asarray(target), jnp.asarray(current), 8
+  )[:, 0]
+  assert cells.shape == (1, 17, 17, 3)
+  anchors, digit0 = spatial_anchors(CSG)
+  feats, valid = spatial_lib.box_features(
+    jnp.asarray(ids[None]), cells, anchors, digit0
+  )
+  feats = np.asarray(feats[0])
+  circle, quad = feats[4], feats[14]  # the keyword tokens
+  # Circle 2 at (4, 4): box [2, 6)^2, all of it differs, all of the
+  # difference is in it; its target mean is 1, current 0; 16 of 256 cells.
+  np.testing.assert_allclose(
+    circle[[0, 4, 5, 6, 7]], [1, 1, 1, 0, 16 / 256], rtol=1e-3, atol=1e-6
+  )
+  # Quad 4 x 2 at (8, 8), 45 degrees: half extent ceil(4 * 0.71) = 3, box
+  # [5, 11)^2; it holds cell (5, 5) of the square: 1 of 36 cells.
+  np.testing.assert_allclose(
+    quad[[0, 4, 7]], [1 / 36, 1 / 16, 36 / 256], rtol=1e-3
+  )
+  assert not np.asarray(valid[0])[[0, 1, 2, 12, 26]].any()
+  np.testing.assert_array_equal(feats[[0, 1, 2, 12, 26]], 0)
+
+
+def test_box_models_need_image_tokens_with_cells():
+  model = _spatial_policy(seed=8, boxes=True)
+  ids = jnp.asarray(TOK.encode_text("(Circle 1 2 3)")[None])
+  memory = jnp.zeros((1, 64, model.config.width))
+  with pytest.raises(ValueError, match="ImageTokens"):
+    model.decoder(ids, memory)
 
 
 def test_languages_without_anchors_are_refused_by_name():
@@ -174,8 +223,9 @@ def test_training_starts_from_an_exported_non_spatial_model(tmp_path):
   np.testing.assert_array_equal(model.decoder.spatial_proj.kernel[...], 0)
 
 
-def test_a_spatial_policy_drives_the_search():
-  policy = _spatial_policy(seed=6, scale=0.1)
+@pytest.mark.parametrize("boxes", [False, True])
+def test_a_spatial_policy_drives_the_search(boxes):
+  policy = _spatial_policy(seed=6, scale=0.1, boxes=boxes)
   solve = make_solver(
     "csg2d",
     SearchConfig(beam=4, k=3, max_steps=2, rank="log_prob"),
@@ -188,3 +238,23 @@ def test_a_spatial_policy_drives_the_search():
   targets = np.asarray(render.render("csg2d", jnp.asarray(random_starts("csg2d", 2, rng))))
   r = solve(targets, starts, jax.random.key(0))
   assert render.validate("csg2d", np.asarray(r.programs)) == [None] * 2
+
+
+def test_box_features_stay_finite_where_the_images_agree():
+  """Boxes where target and current agree, on images that differ
+  elsewhere: the summed-area table's round-off must not turn into NaNs."""
+  rng = np.random.default_rng(4)
+  target = rng.random((8, 1) + CSG.canvas_shape).astype(np.float32)
+  current = target.copy()
+  current[:, :, :40, :40] = rng.random((8, 1, 40, 40, 1))
+  cells = spatial_lib.cell_tables(
+    jnp.asarray(target), jnp.asarray(current), 8
+  )[:, 0]
+  ids = TOK.encode_text("(+ (Circle 3 C C) (Quad D 9 2 3 I))")
+  anchors, digit0 = spatial_anchors(CSG)
+  feats, valid = spatial_lib.box_features(
+    jnp.asarray(np.repeat(ids[None], 8, 0)), cells, anchors, digit0
+  )
+  feats = np.asarray(feats)
+  assert np.isfinite(feats).all() and (feats >= 0).all()
+  assert np.asarray(valid).any()

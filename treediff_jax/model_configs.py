@@ -7,19 +7,24 @@ from treediff_jax.dsl.languages import Language, get_language
 from treediff_jax.dsl.tokenizer import Tokenizer
 from treediff_jax.models.config import ModelConfig
 
-# The primitives of spatial models: a probe program of each, and which of
-# its numbers (in order) are the centre's x and y. Coordinates are in CSG2D
-# number units of 8 pixels (../shared/DESIGN.md).
+# The primitives of spatial models: a probe program of each, which of its
+# numbers (in order) are the centre's x and y and the two sizes, and the
+# scale (%) from the larger size to the box's half extent: a circle's
+# radius; half the longer side of a quad times sqrt(2), for any rotation.
+# Coordinates are in CSG2D number units of 8 pixels (../shared/DESIGN.md).
 _SPATIAL_PROBES = {
-  "csg2d": (("(Circle 1 2 3)", 1, 2), ("(Quad 1 2 3 4 G)", 0, 1)),
+  "csg2d": (
+    ("(Circle 1 2 3)", 1, 2, 0, 0, 100),
+    ("(Quad 1 2 3 4 G)", 0, 1, 2, 3, 71),
+  ),
 }
 _UNIT_PX = 8
 
 
 def spatial_anchors(language: Language) -> tuple[tuple, int]:
   """(anchors, digit0) of `language` for `ModelConfig`: per primitive
-  (keyword id, x offset, y offset, last offset), found by tokenizing a
-  probe program of it.
+  (keyword id, x offset, y offset, last offset, size offsets a and b,
+  scale %), found by tokenizing a probe program of it.
 
   Raises:
     NotImplementedError: a language without spatial anchors (TinySVG and
@@ -36,12 +41,20 @@ def spatial_anchors(language: Language) -> tuple[tuple, int]:
   digit0 = tok.token_strings().index("0")
   digits = set(range(digit0, digit0 + 16))
   anchors = []
-  for text, xi, yi in _SPATIAL_PROBES[language.name]:
+  for text, xi, yi, ai, bi, scale in _SPATIAL_PROBES[language.name]:
     ids = tok.encode_text(text)
     kw = 1  # "(" then the keyword
     nums = [i for i, t in enumerate(ids) if int(t) in digits]
     anchors.append(
-      (int(ids[kw]), nums[xi] - kw, nums[yi] - kw, len(ids) - 1 - kw)
+      (
+        int(ids[kw]),
+        nums[xi] - kw,
+        nums[yi] - kw,
+        len(ids) - 1 - kw,
+        nums[ai] - kw,
+        nums[bi] - kw,
+        scale,
+      )
     )
   return tuple(anchors), digit0
 
@@ -55,13 +68,15 @@ def for_language(
   dtype: str = "float32",
   stem: str = "patch",
   spatial: bool = False,
+  box_features: bool = False,
 ) -> ModelConfig:
   """The config of a `size` model (`tiny`, `small`, `base`) for `lang`.
 
   Vocabulary from the language's Tokenizer; canvas shape and patch size
   from the language; `max_len` 0: the language's sequence length;
   `spatial`: program tokens see the image under their primitive
-  (`spatial_anchors`).
+  (`spatial_anchors`); `box_features` (spatial models): and fixed image
+  statistics of its box.
 
   Raises:
     ValueError: an unknown language, size or dtype.
@@ -81,12 +96,13 @@ def for_language(
     anchors=anchors,
     digit0=digit0,
     unit_px=_UNIT_PX if spatial else 0,
+    box_features=box_features,
   )
 
 
 def from_training_config(config) -> ModelConfig:
   """The model config of a training ConfigDict: config.lang,
-  config.model.size, .max_len, .dtype, .stem, .spatial and
+  config.model.size, .max_len, .dtype, .stem, .spatial, .box_features and
   config.input.blank_current
   (absent fields of older configs take their defaults)."""
   return for_language(
@@ -97,4 +113,5 @@ def from_training_config(config) -> ModelConfig:
     dtype=config.model.get("dtype", "float32"),
     stem=config.model.get("stem", "patch"),
     spatial=bool(config.model.get("spatial", False)),
+    box_features=bool(config.model.get("box_features", False)),
   )

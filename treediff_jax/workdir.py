@@ -54,6 +54,7 @@ _DEFAULTS = {
   "model.dtype": "float32",
   "model.stem": "patch",
   "model.spatial": False,
+  "model.box_features": False,
   "input.blank_current": False,
   "input.sketch": False,
   "input.label_mode": "path",

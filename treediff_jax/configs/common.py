@@ -78,9 +78,17 @@ def policy_config(
   )
   # max_len: decoder positions; 0 = the language's sequence length.
   # stem: "patch" or "conv" (models/config.py STEMS); spatial: program
-  # tokens see the image under their primitive (csg2d only).
+  # tokens see the image under their primitive (csg2d only); box_features
+  # (spatial models): and fixed image statistics of its box.
   c.model = ml_collections.ConfigDict(
-    dict(size=size, dtype="float32", max_len=0, stem="patch", spatial=False)
+    dict(
+      size=size,
+      dtype="float32",
+      max_len=0,
+      stem="patch",
+      spatial=False,
+      box_features=False,
+    )
   )
   c.optim = ml_collections.ConfigDict(
     dict(lr=3e-4, weight_decay=0.01, warmup_steps=100, clip_norm=1.0)

@@ -10,17 +10,27 @@ stride-2 convolutional stem, 3 x 128 decoder blocks), batch 32, AdamW lr
 examples), length-sorted chunks of 8 batches. About 50 examples/s on a
 2-core CPU, so about 70 minutes; a stopped run resumes from its last
 checkpoint (every 250 steps). Overrides: `:steps=...,batch=...,stem=...,
-spatial` (program tokens see the image under their primitive).
+spatial` (program tokens see the image under their primitive), `boxes`
+(and fixed statistics of the images in its box).
 """
 
 from treediff_jax.configs import common
 
 
 def get_config(arg=None):
-  a = common.parse_arg(arg, steps=6500, batch=32, lr=1e-3, stem="conv", spatial=False)
+  a = common.parse_arg(
+    arg,
+    steps=6500,
+    batch=32,
+    lr=1e-3,
+    stem="conv",
+    spatial=False,
+    boxes=False,
+  )
   c = common.policy_config("csg2d", "small", a.batch, a.steps)
   c.model.stem = a.stem
-  c.model.spatial = a.spatial
+  c.model.spatial = a.spatial or a.boxes
+  c.model.box_features = a.boxes
   c.input.num_workers = 2
   c.optim.lr = a.lr
   c.optim.warmup_steps = 200

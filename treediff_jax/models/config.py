@@ -49,13 +49,14 @@ class ModelConfig:
     dtype: compute dtype name, "float32" or "bfloat16".
     stem: how images become tokens, one of STEMS.
     anchors: where program tokens look in the image ("spatial" models;
-      empty: nowhere). Each entry (keyword id, x offset, y offset, last
-      offset) names a primitive keyword token and where its centre's x and
-      y digit tokens and its last token sit relative to it; every program
-      token from the one before the keyword to the last gets the image
-      token under that centre added to its embedding (`TreeDecoder`).
+      empty: nowhere): per primitive keyword, where its centre, last token
+      and size digits sit (`models.spatial`); every program token of a
+      primitive gets the image token under its centre added to its
+      embedding (`TreeDecoder`).
     digit0: token id of the digit 0 (digits are consecutive ids).
     unit_px: pixels per number unit of the centre coordinates.
+    box_features: program tokens also get fixed image statistics of their
+      primitive's box (`models.spatial.box_features`); needs anchors.
   """
 
   width: int
@@ -73,6 +74,7 @@ class ModelConfig:
   anchors: tuple = ()
   digit0: int = 0
   unit_px: int = 0
+  box_features: bool = False
 
   def __post_init__(self):
     # Hashable whatever sequence it came as (a graphdef holds the config).
@@ -80,11 +82,13 @@ class ModelConfig:
     object.__setattr__(
       self, "anchors", tuple(tuple(int(v) for v in a) for a in self.anchors)
     )
-    if any(len(a) != 4 for a in self.anchors):
+    if any(len(a) != 7 for a in self.anchors):
       raise ValueError(
-        "each anchor is (keyword id, x offset, y offset, last offset), got "
-        f"{self.anchors}"
+        "each anchor is (keyword id, x offset, y offset, last offset, size "
+        f"offsets a and b, scale %), got {self.anchors}"
       )
+    if self.box_features and not self.anchors:
+      raise ValueError("box_features needs anchors (a spatial model)")
     if self.anchors and self.unit_px < 1:
       raise ValueError(f"anchors need unit_px >= 1, got {self.unit_px}")
     if self.dtype not in DTYPES:
@@ -120,6 +124,7 @@ class ModelConfig:
     anchors: tuple = (),
     digit0: int = 0,
     unit_px: int = 0,
+    box_features: bool = False,
   ) -> ModelConfig:
     """The config of the named size (`tiny`, `small`, `base`).
 
@@ -143,6 +148,7 @@ class ModelConfig:
       anchors=anchors,
       digit0=digit0,
       unit_px=unit_px,
+      box_features=box_features,
     )
 
   @property

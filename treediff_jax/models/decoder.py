@@ -12,80 +12,11 @@ from treediff_jax.models import kv_cache
 from treediff_jax.models.config import ModelConfig
 from treediff_jax.models.kv_cache import EditCache, PrefixCache
 from treediff_jax.models.layers import block_stack, learned_positions
+from treediff_jax.models import spatial as spatial_lib
 
-# The tokenizer's <PAD> and <SOS> ids (treediff_jax.dsl.tokenizer; tested
-# equal): padding columns are masked out of self-attention, and the tokens
-# before the first <SOS> are the program.
+# The tokenizer's <PAD> id (treediff_jax.dsl.tokenizer.PAD; tested equal):
+# padding columns are masked out of self-attention.
 PAD = 0
-SOS = 1
-
-
-def anchor_patches(
-  tokens: jnp.ndarray,
-  anchors: tuple,
-  digit0: int,
-  unit_px: int,
-  patch: int,
-  grid: tuple[int, int],
-) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """The image token under each program token's primitive.
-
-  Program tokens are those before the first <SOS>. A token belongs to the
-  primitive whose keyword (an anchor's keyword id) is the nearest at or
-  after the token before it, from the token before the keyword to its last
-  token; the primitive's centre is read from its x and y digit tokens.
-
-  Args:
-    tokens: [B, S] int32.
-    anchors: ((keyword id, x offset, y offset, last offset), ...).
-    digit0: token id of digit 0; unit_px: pixels per number unit.
-    patch: pixels per image token side; grid: (rows, columns) of image
-      tokens.
-
-  Returns:
-    index [B, S] int32 row-major image-token index (0 where not valid) and
-    valid [B, S] bool (the token lies in a primitive of the program).
-  """
-  s = tokens.shape[1]
-  col = jnp.arange(s, dtype=jnp.int32)[None, :]
-  is_kw = jnp.zeros(tokens.shape, bool)
-  for kw, *_ in anchors:
-    is_kw = is_kw | (tokens == kw)
-  last_kw = jax.lax.cummax(jnp.where(is_kw, col, -1), axis=1)
-  next_is_kw = jnp.pad(is_kw[:, 1:], ((0, 0), (0, 1)))
-  anchor = jnp.where(next_is_kw, col + 1, last_kw)  # [B, S], -1: none
-  at = jnp.clip(anchor, 0, s - 1)
-  kw_tok = jnp.take_along_axis(tokens, at, axis=1)
-  x_off = jnp.zeros_like(anchor)
-  y_off = jnp.zeros_like(anchor)
-  last = jnp.full_like(anchor, -1)
-  for kw, xo, yo, lo in anchors:
-    hit = kw_tok == kw
-    x_off = jnp.where(hit, xo, x_off)
-    y_off = jnp.where(hit, yo, y_off)
-    last = jnp.where(hit, lo, last)
-
-  def digit(offset):
-    t = jnp.take_along_axis(tokens, jnp.clip(at + offset, 0, s - 1), axis=1)
-    return t - digit0
-
-  x, y = digit(x_off), digit(y_off)
-  program = jnp.cumsum(tokens == SOS, axis=1) == 0
-  valid = (
-    (anchor >= 0)
-    & (col <= anchor + last)
-    & program
-    & (tokens != PAD)
-    & (x >= 0)
-    & (x < 16)
-    & (y >= 0)
-    & (y < 16)
-  )
-  rows, cols = grid
-  r = jnp.clip((y * unit_px) // patch, 0, rows - 1)
-  c = jnp.clip((x * unit_px) // patch, 0, cols - 1)
-  index = jnp.where(valid, r * cols + c, 0).astype(jnp.int32)
-  return index, valid
 
 
 class TreeDecoder(nnx.Module):
@@ -112,6 +43,7 @@ class TreeDecoder(nnx.Module):
     unit_px: int = 0,
     patch: int = 1,
     grid: tuple[int, int] = (1, 1),
+    boxes: bool = False,
     dtype=jnp.float32,
     param_dtype=jnp.float32,
     rngs: nnx.Rngs,
@@ -151,6 +83,21 @@ class TreeDecoder(nnx.Module):
         param_dtype=param_dtype,
         rngs=rngs,
       )
+    # Box-feature models also add fixed image statistics of each program
+    # token's primitive box (memory is then an ImageTokens), through a
+    # zero-initialised map.
+    self.boxes = bool(boxes)
+    if self.boxes:
+      if not anchors:
+        raise ValueError("box features need the model's anchors")
+      self.box_proj = nnx.Linear(
+        spatial_lib.NUM_BOX_FEATURES,
+        width,
+        kernel_init=nnx.initializers.zeros_init(),
+        dtype=dtype,
+        param_dtype=param_dtype,
+        rngs=rngs,
+      )
     # Logits in float32 whatever the compute dtype.
     self.head = nnx.Linear(
       width, vocab_size, dtype=jnp.float32, param_dtype=param_dtype, rngs=rngs
@@ -174,14 +121,15 @@ class TreeDecoder(nnx.Module):
         config.canvas_shape[0] // config.patch,
         config.canvas_shape[1] // config.patch,
       ),
+      boxes=config.box_features,
       dtype=config.compute_dtype,
       param_dtype=jnp.float32,
       rngs=rngs,
     )
 
-  def __call__(self, tokens: jnp.ndarray, memory: jnp.ndarray) -> jnp.ndarray:
-    """tokens [B, S] int32 (then <PAD>), memory [B, P, D] -> logits
-    [B, S, V] float32."""
+  def __call__(self, tokens: jnp.ndarray, memory) -> jnp.ndarray:
+    """tokens [B, S] int32 (then <PAD>), memory [B, P, D] image tokens (an
+    ImageTokens for box-feature models) -> logits [B, S, V] float32."""
     x, _ = self._forward(tokens, memory)
     return self._logits(x)
 
@@ -189,9 +137,19 @@ class TreeDecoder(nnx.Module):
     """All blocks over tokens [B, S]: (x [B, S, D], per block (key, value
     [B, S, H, Dh], cross_key, cross_value [B, P, H, Dh]))."""
     seq = tokens.shape[1]
+    cells = None
+    if isinstance(memory, spatial_lib.ImageTokens):
+      memory, cells = memory
+    if self.boxes and cells is None:
+      raise ValueError("a box-feature decoder needs ImageTokens as memory")
     x = self.embed(tokens) + self.pos[...][:, :seq].astype(self.dtype)
     if self.anchors is not None:
       x = x + self._spatial(tokens, memory)
+    if self.boxes:
+      feats, _ = spatial_lib.box_features(
+        tokens, cells, self.anchors[0], self.anchors[1]
+      )
+      x = x + self.box_proj(feats.astype(self.dtype))
     mask = nnx.combine_masks(
       nnx.make_causal_mask(tokens),
       nnx.make_attention_mask(tokens != PAD, tokens != PAD),
@@ -205,7 +163,7 @@ class TreeDecoder(nnx.Module):
   def _spatial(self, tokens, memory):
     """[B, S, D]: the projected image token under each program token's
     primitive (zeros for other tokens)."""
-    index, valid = anchor_patches(tokens, *self.anchors)
+    index, valid = spatial_lib.anchor_patches(tokens, *self.anchors)
     seen = jnp.take_along_axis(memory, index[..., None], axis=1)
     seen = self.spatial_proj(self.spatial_norm(seen))
     return jnp.where(valid[..., None], seen, 0).astype(self.dtype)
@@ -215,13 +173,14 @@ class TreeDecoder(nnx.Module):
     dtype."""
     return self.head(self.norm(x).astype(jnp.float32))
 
-  def prefill(self, tokens: jnp.ndarray, memory: jnp.ndarray) -> PrefixCache:
+  def prefill(self, tokens: jnp.ndarray, memory) -> PrefixCache:
     """Runs the decoder over programs and caches their keys and values.
 
     Args:
       tokens: [R, Lp] int32 program tokens then <PAD> (all Lp columns are
         run; callers cut the columns to the longest program).
-      memory: [R, P, D] image tokens from the encoder.
+      memory: [R, P, D] image tokens from the encoder (an ImageTokens for
+        box-feature models).
 
     Returns:
       The prefix cache of the R programs.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from treediff_jax.models.config import ModelConfig
 from treediff_jax.models.decoder import TreeDecoder
+from treediff_jax.models.spatial import ImageTokens, cell_tables
 from treediff_jax.models.vit import ViTEncoder
 
 
@@ -18,7 +20,9 @@ class PolicyModel(nnx.Module):
   predicts token i + 1 of the edit sequence (S <= config.max_len). Cached
   decoding goes through `decoder` (`TreeDecoder.prefill`, `decode_step`)
   on image tokens from `encode` / `encode_many`. A `config.blank_current`
-  model replaces every current image by zeros.
+  model replaces every current image by zeros. A `config.box_features`
+  model's image tokens are an `ImageTokens` (tokens and summed-area
+  tables of the images); index them with `jax.tree.map`.
   """
 
   def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
@@ -26,18 +30,26 @@ class PolicyModel(nnx.Module):
     self.encoder = ViTEncoder.from_config(config, rngs=rngs)
     self.decoder = TreeDecoder.from_config(config, rngs=rngs)
 
-  def encode(self, target: jnp.ndarray, current: jnp.ndarray) -> jnp.ndarray:
+  def encode(self, target: jnp.ndarray, current: jnp.ndarray):
     """Image tokens [B, P, D] (compute dtype) of target, current [B, H, W,
-    C] float32."""
-    return self.encode_many(target, current[:, None])[:, 0]
+    C] float32 (an ImageTokens for box-feature models)."""
+    return jax.tree.map(
+      lambda m: m[:, 0], self.encode_many(target, current[:, None])
+    )
 
   def encode_many(
     self, target: jnp.ndarray, current: jnp.ndarray
   ) -> jnp.ndarray:
     """Image tokens [B, N, P, D] (compute dtype) of N current images
     [B, N, H, W, C] float32 per target [B, H, W, C] (the target's share
-    computed once)."""
-    return self.encoder.encode_pair(target, self.config.seen_current(current))
+    computed once); for box-feature models an ImageTokens whose cells are
+    [B, N, G + 1, G + 1, 3] float32."""
+    current = self.config.seen_current(current)
+    tokens = self.encoder.encode_pair(target, current)
+    if not self.config.box_features:
+      return tokens
+    cells = cell_tables(target[:, None], current, self.config.unit_px)
+    return ImageTokens(tokens, cells)
 
   def __call__(
     self, target: jnp.ndarray, current: jnp.ndarray, tokens: jnp.ndarray

@@ -411,7 +411,7 @@ def sample_from_policy(
   """
   b, w = current.shape[:2]
   memory = model.encode_many(targets, current)  # [B, W, P, D]
-  memory = memory.reshape((b * w,) + memory.shape[2:])
+  memory = jax.tree.map(lambda m: m.reshape((b * w,) + m.shape[2:]), memory)
 
   def run(size):
     # Decodes with the program columns [0, size): every program fits.
