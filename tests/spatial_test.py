@@ -8,8 +8,8 @@ from flax import nnx
 
 from treediff_jax import exported, render
 from treediff_jax.configs import policy_tiny
-from treediff_jax.dsl.tokenizer import EOS, PAD, SOS, Tokenizer
 from treediff_jax.dsl.languages import get_language
+from treediff_jax.dsl.tokenizer import EOS, PAD, SOS, Tokenizer
 from treediff_jax.model_configs import (
   for_language,
   from_training_config,
@@ -97,7 +97,8 @@ def test_a_zero_projection_gives_the_non_spatial_model():
   ids = TOK.encode_text("(- (Circle 4 5 6) (Circle 2 8 8))")
   seq = jnp.asarray(np.concatenate([ids, [SOS]])[None], jnp.int32)
   np.testing.assert_allclose(
-    spatial(images[0], images[1], seq), plain(images[0], images[1], seq),
+    spatial(images[0], images[1], seq),
+    plain(images[0], images[1], seq),
     atol=1e-5,
   )
 
@@ -161,9 +162,9 @@ def test_box_features_measure_the_difference_inside_each_box():
   target = np.zeros((1, 1) + CSG.canvas_shape, np.float32)
   target[0, 0, 16:48, 16:48] = 1  # cells [2, 6) x [2, 6)
   current = np.zeros_like(target)
-  cells = spatial_lib.cell_tables(
-    jnp.asarray(target), jnp.asarray(current), 8
-  )[:, 0]
+  cells = spatial_lib.cell_tables(jnp.asarray(target), jnp.asarray(current), 8)[
+    :, 0
+  ]
   assert cells.shape == (1, 17, 17, 3)
   anchors, digit0 = spatial_anchors(CSG)
   feats, valid = spatial_lib.box_features(
@@ -235,7 +236,9 @@ def test_a_spatial_policy_drives_the_search(boxes):
   )
   rng = np.random.default_rng(2)
   starts = random_starts("csg2d", 2, rng)
-  targets = np.asarray(render.render("csg2d", jnp.asarray(random_starts("csg2d", 2, rng))))
+  targets = np.asarray(
+    render.render("csg2d", jnp.asarray(random_starts("csg2d", 2, rng)))
+  )
   r = solve(targets, starts, jax.random.key(0))
   assert render.validate("csg2d", np.asarray(r.programs)) == [None] * 2
 
@@ -247,9 +250,9 @@ def test_box_features_stay_finite_where_the_images_agree():
   target = rng.random((8, 1) + CSG.canvas_shape).astype(np.float32)
   current = target.copy()
   current[:, :, :40, :40] = rng.random((8, 1, 40, 40, 1))
-  cells = spatial_lib.cell_tables(
-    jnp.asarray(target), jnp.asarray(current), 8
-  )[:, 0]
+  cells = spatial_lib.cell_tables(jnp.asarray(target), jnp.asarray(current), 8)[
+    :, 0
+  ]
   ids = TOK.encode_text("(+ (Circle 3 C C) (Quad D 9 2 3 I))")
   anchors, digit0 = spatial_anchors(CSG)
   feats, valid = spatial_lib.box_features(

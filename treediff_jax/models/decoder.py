@@ -9,10 +9,10 @@ import jax.numpy as jnp
 from flax import nnx
 
 from treediff_jax.models import kv_cache
+from treediff_jax.models import spatial as spatial_lib
 from treediff_jax.models.config import ModelConfig
 from treediff_jax.models.kv_cache import EditCache, PrefixCache
 from treediff_jax.models.layers import block_stack, learned_positions
-from treediff_jax.models import spatial as spatial_lib
 
 # The tokenizer's <PAD> id (treediff_jax.dsl.tokenizer.PAD; tested equal):
 # padding columns are masked out of self-attention.

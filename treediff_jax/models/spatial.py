@@ -63,9 +63,9 @@ def cell_tables(
     means of target, current and |target - current|.
   """
   target, current = jnp.broadcast_arrays(target, current)
-  stack = jnp.stack(
-    [target, current, jnp.abs(target - current)], axis=-1
-  ).mean(axis=-2)  # [..., H, W, 3]
+  stack = jnp.stack([target, current, jnp.abs(target - current)], axis=-1).mean(
+    axis=-2
+  )  # [..., H, W, 3]
   *lead, h, w, _ = stack.shape
   u = unit_px
   cells = stack.reshape(*lead, h // u, u, w // u, u, 3).mean(axis=(-4, -2))

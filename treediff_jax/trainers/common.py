@@ -33,8 +33,7 @@ from jax.sharding import PartitionSpec as P
 from data_gen import lengths as lengths_lib
 from data_gen.pool import BatchPool, check_pool_settings
 from data_gen.worker import ExampleConfig, make_batch
-from treediff_jax import checkpointing, exported, files, model_configs
-from treediff_jax import sharding
+from treediff_jax import checkpointing, exported, files, model_configs, sharding
 from treediff_jax import workdir as workdir_lib
 from treediff_jax.dsl.languages import get_language
 from treediff_jax.render import batch as batch_lib
