@@ -65,8 +65,9 @@ def test_each_program_token_maps_to_the_patch_under_its_primitive():
   seq = jnp.asarray(np.concatenate([ids, edit])[None], jnp.int32)
   cfg = for_language("csg2d", "tiny", spatial=True)
   g = CSG.canvas_shape[0] // CSG.patch
+  located = spatial_lib.locate(seq, cfg.anchors, cfg.digit0)
   index, valid = spatial_lib.anchor_patches(
-    seq, cfg.anchors, cfg.digit0, cfg.unit_px, cfg.patch, (g, g)
+    located, cfg.unit_px, cfg.patch, (g, g)
   )
   index, valid = np.asarray(index[0]), np.asarray(valid[0])
   circle = slice(3, 12)  # "(" .. ")" of the circle
@@ -109,6 +110,8 @@ def test_the_image_under_a_primitive_reaches_its_tokens_only():
   model = _spatial_policy(seed=4, scale=0.5)
   ids = TOK.encode_text("(+ (Circle 1 2 2) (Circle 1 C C))")
   seq = jnp.asarray(ids[None], jnp.int32)
+  cfg = model.config
+  located = spatial_lib.locate(seq, cfg.anchors, cfg.digit0)
   rng = np.random.default_rng(3)
   memory = jnp.asarray(
     rng.normal(size=(1, 64, model.config.width)), jnp.float32
@@ -117,8 +120,8 @@ def test_the_image_under_a_primitive_reaches_its_tokens_only():
   # layer norm removes).
   changed = memory.at[0, 1 * 8 + 1].set(rng.normal(size=model.config.width))
   d = np.abs(
-    np.asarray(model.decoder._spatial(seq, changed))
-    - np.asarray(model.decoder._spatial(seq, memory))
+    np.asarray(model.decoder._spatial(located, changed))
+    - np.asarray(model.decoder._spatial(located, memory))
   ).max(axis=-1)[0]
   first = np.zeros(len(ids), bool)
   first[3:12] = True  # "(" .. ")" of the first circle
@@ -167,9 +170,9 @@ def test_box_features_measure_the_difference_inside_each_box():
   ]
   assert cells.shape == (1, 17, 17, 3)
   anchors, digit0 = spatial_anchors(CSG)
-  feats, valid = spatial_lib.box_features(
-    jnp.asarray(ids[None]), cells, anchors, digit0
-  )
+  located = spatial_lib.locate(jnp.asarray(ids[None]), anchors, digit0)
+  feats = spatial_lib.box_features(located, cells)
+  valid = located.valid
   feats = np.asarray(feats[0])
   circle, quad = feats[4], feats[14]  # the keyword tokens
   # Circle 2 at (4, 4): box [2, 6)^2, all of it differs, all of the
@@ -255,9 +258,11 @@ def test_box_features_stay_finite_where_the_images_agree():
   ]
   ids = TOK.encode_text("(+ (Circle 3 C C) (Quad D 9 2 3 I))")
   anchors, digit0 = spatial_anchors(CSG)
-  feats, valid = spatial_lib.box_features(
-    jnp.asarray(np.repeat(ids[None], 8, 0)), cells, anchors, digit0
+  located = spatial_lib.locate(
+    jnp.asarray(np.repeat(ids[None], 8, 0)), anchors, digit0
   )
+  feats = spatial_lib.box_features(located, cells)
+  valid = located.valid
   feats = np.asarray(feats)
   assert np.isfinite(feats).all() and (feats >= 0).all()
   assert np.asarray(valid).any()

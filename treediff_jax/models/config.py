@@ -156,11 +156,6 @@ class ModelConfig:
     """The jnp dtype of activations (jnp.float32 or jnp.bfloat16)."""
     return DTYPES[self.dtype]
 
-  @property
-  def spatial(self) -> bool:
-    """Whether program tokens see the image under their primitive."""
-    return bool(self.anchors)
-
   def seen_current(self, current: jnp.ndarray) -> jnp.ndarray:
     """The current images [..., H, W, C] as the model sees them: zeros of
     the same shape and dtype where `blank_current`, else unchanged."""

@@ -144,12 +144,11 @@ class TreeDecoder(nnx.Module):
       raise ValueError("a box-feature decoder needs ImageTokens as memory")
     x = self.embed(tokens) + self.pos[...][:, :seq].astype(self.dtype)
     if self.anchors is not None:
-      x = x + self._spatial(tokens, memory)
-    if self.boxes:
-      feats, _ = spatial_lib.box_features(
-        tokens, cells, self.anchors[0], self.anchors[1]
-      )
-      x = x + self.box_proj(feats.astype(self.dtype))
+      located = spatial_lib.locate(tokens, *self.anchors[:2])
+      x = x + self._spatial(located, memory)
+      if self.boxes:
+        feats = spatial_lib.box_features(located, cells)
+        x = x + self.box_proj(feats.astype(self.dtype))
     mask = nnx.combine_masks(
       nnx.make_causal_mask(tokens),
       nnx.make_attention_mask(tokens != PAD, tokens != PAD),
@@ -160,10 +159,10 @@ class TreeDecoder(nnx.Module):
       kvs.append(kv)
     return x, kvs
 
-  def _spatial(self, tokens, memory):
+  def _spatial(self, located, memory):
     """[B, S, D]: the projected image token under each program token's
-    primitive (zeros for other tokens)."""
-    index, valid = spatial_lib.anchor_patches(tokens, *self.anchors)
+    primitive (zeros for other tokens); located from `spatial.locate`."""
+    index, valid = spatial_lib.anchor_patches(located, *self.anchors[2:])
     seen = jnp.take_along_axis(memory, index[..., None], axis=1)
     seen = self.spatial_proj(self.spatial_norm(seen))
     return jnp.where(valid[..., None], seen, 0).astype(self.dtype)

@@ -4,6 +4,7 @@ A spatial policy knows, for each program token, the primitive it lies in
 and that primitive's centre and extent, read from the primitive's digit
 tokens through the `anchors` of its `ModelConfig`. Two inputs follow:
 
+  locate          finds each token's primitive, once per forward pass;
   anchor_patches  the encoder's image token under the centre (learned
                   features, gathered);
   box_features    fixed statistics of the images inside the primitive's
@@ -74,7 +75,7 @@ def cell_tables(
   return jnp.pad(table, pad).astype(jnp.float32)
 
 
-class _Anchored(NamedTuple):
+class Located(NamedTuple):
   """Per program token [B, S]: its primitive's centre and half extent in
   number units, and whether it lies in a primitive."""
 
@@ -84,10 +85,16 @@ class _Anchored(NamedTuple):
   valid: jnp.ndarray
 
 
-def _anchor(tokens: jnp.ndarray, anchors: tuple, digit0: int) -> _Anchored:
-  """Finds each token's primitive: the one whose keyword is the nearest at
-  or after the token before it, from the token before the keyword to its
-  last token; only program tokens (before the first <SOS>) count."""
+def locate(tokens: jnp.ndarray, anchors: tuple, digit0: int) -> Located:
+  """Finds each program token's primitive: the one whose keyword is the
+  nearest at or after the token before it, from the token before the
+  keyword to its last token; only program tokens (before the first <SOS>)
+  count.
+
+  Args:
+    tokens: [B, S] int32.
+    anchors: the model config's anchors; digit0: token id of digit 0.
+  """
   s = tokens.shape[1]
   col = jnp.arange(s, dtype=jnp.int32)[None, :]
   is_kw = jnp.zeros(tokens.shape, bool)
@@ -121,13 +128,11 @@ def _anchor(tokens: jnp.ndarray, anchors: tuple, digit0: int) -> _Anchored:
     & (tokens != PAD)
     & in_range
   )
-  return _Anchored(x, y, half, valid)
+  return Located(x, y, half, valid)
 
 
 def anchor_patches(
-  tokens: jnp.ndarray,
-  anchors: tuple,
-  digit0: int,
+  a: Located,
   unit_px: int,
   patch: int,
   grid: tuple[int, int],
@@ -135,9 +140,8 @@ def anchor_patches(
   """The image token under each program token's primitive centre.
 
   Args:
-    tokens: [B, S] int32.
-    anchors: the model config's anchors (module docstring).
-    digit0: token id of digit 0; unit_px: pixels per number unit.
+    a: from `locate`.
+    unit_px: pixels per number unit.
     patch: pixels per image token side; grid: (rows, columns) of image
       tokens.
 
@@ -145,7 +149,6 @@ def anchor_patches(
     index [B, S] int32 row-major image-token index (0 where not valid) and
     valid [B, S] bool (the token lies in a primitive of the program).
   """
-  a = _anchor(tokens, anchors, digit0)
   rows, cols = grid
   r = jnp.clip((a.y * unit_px) // patch, 0, rows - 1)
   c = jnp.clip((a.x * unit_px) // patch, 0, cols - 1)
@@ -168,24 +171,20 @@ def _box_sum(cells, y0, y1, x0, x1):
   return jnp.maximum(at(y1, x1) - at(y0, x1) - at(y1, x0) + at(y0, x0), 0.0)
 
 
-def box_features(
-  tokens: jnp.ndarray, cells: jnp.ndarray, anchors: tuple, digit0: int
-) -> tuple[jnp.ndarray, jnp.ndarray]:
+def box_features(a: Located, cells: jnp.ndarray) -> jnp.ndarray:
   """Image statistics inside each program token's primitive box.
 
   Args:
-    tokens: [B, S] int32.
+    a: from `locate` on tokens [B, S].
     cells: [B, G + 1, G + 1, 3] float32 from `cell_tables`.
-    anchors: the model config's anchors; digit0: token id of digit 0.
 
   Returns:
-    features [B, S, NUM_BOX_FEATURES] float32 (zeros where not valid) and
-    valid [B, S] bool. The features: the mean |target - current| in the
+    features [B, S, NUM_BOX_FEATURES] float32, zeros where not `a.valid`.
+    The features: the mean |target - current| in the
     box and in the box grown by one unit, the square roots of both, the
     share of all of the difference that lies in the box, the means of
     target and current in the box, and the box's share of the canvas.
   """
-  a = _anchor(tokens, anchors, digit0)
   g = cells.shape[1] - 1
 
   def box(grow):
@@ -213,4 +212,4 @@ def box_features(
     ],
     axis=-1,
   )
-  return jnp.where(a.valid[..., None], feats, 0.0), a.valid
+  return jnp.where(a.valid[..., None], feats, 0.0)
